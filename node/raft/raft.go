@@ -1,0 +1,375 @@
+package raft
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"slices"
+)
+
+// ErrProposalDropped is returned when a proposal cannot be accepted now
+// (no known leader): it surely was not appended anywhere.
+var ErrProposalDropped = errors.New("raft: proposal dropped: no leader")
+
+// Unsafe switches off one safety mechanism each, to prove that the test
+// harness catches the resulting bugs. Never set them in production.
+type Unsafe struct {
+	// CommitPriorTerm commits an entry once a majority stores it, whatever
+	// its term: the bug of Figure 8 of the Raft paper.
+	CommitPriorTerm bool
+	// VoteAnyLog grants votes without the election restriction (§5.4.1).
+	VoteAnyLog bool
+}
+
+// Config configures a node. Restored state (HardState, Snapshot, Entries)
+// comes from stable storage on restart and is empty on first start.
+type Config struct {
+	ID NodeID
+	// Peers lists every member including ID. A restored snapshot's
+	// membership takes precedence.
+	Peers []NodeID
+	// ElectionTick is the election timeout in ticks; a follower waits a
+	// random time in [ElectionTick, 2*ElectionTick) before campaigning.
+	ElectionTick int
+	// HeartbeatTick is the leader's heartbeat interval in ticks.
+	HeartbeatTick int
+	// Rand drives the randomized election timeout. nil: a source seeded
+	// from ID, so runs stay deterministic.
+	Rand *rand.Rand
+	// MaxSizePerMsg bounds the entry bytes of one append (at least one
+	// entry is always sent). 0: 1 MiB.
+	MaxSizePerMsg int
+	// MaxInflight bounds unacknowledged appends per follower. 0: 256.
+	MaxInflight int
+	// MaxApplyBytes bounds the committed entries of one Ready. 0: 4 MiB.
+	MaxApplyBytes int
+	// DisablePreVote and DisableCheckQuorum turn off those extensions
+	// (thesis §9.6); both are on by default.
+	DisablePreVote     bool
+	DisableCheckQuorum bool
+
+	HardState HardState
+	Snapshot  Snapshot
+	Entries   []Entry
+	// Applied is the last index already applied to the state machine the
+	// driver restored (at least Snapshot.Meta.Index).
+	Applied uint64
+
+	Unsafe Unsafe
+}
+
+func (c *Config) validate() error {
+	if c.ID == None {
+		return errors.New("raft: config: empty ID")
+	}
+	if c.HeartbeatTick <= 0 || c.ElectionTick <= c.HeartbeatTick {
+		return fmt.Errorf("raft: config: need 0 < HeartbeatTick (%d) < ElectionTick (%d)", c.HeartbeatTick, c.ElectionTick)
+	}
+	peers := c.Peers
+	if len(c.Snapshot.Meta.Peers) > 0 {
+		peers = c.Snapshot.Meta.Peers
+	}
+	if !slices.Contains(peers, c.ID) {
+		return fmt.Errorf("raft: config: ID %q not among peers %v", c.ID, peers)
+	}
+	next := c.Snapshot.Meta.Index + 1
+	for _, e := range c.Entries {
+		if e.Index != next {
+			return fmt.Errorf("raft: config: restored entries not contiguous: got index %d, want %d", e.Index, next)
+		}
+		next++
+	}
+	if c.HardState.Commit > next-1 {
+		return fmt.Errorf("raft: config: commit index %d beyond last index %d", c.HardState.Commit, next-1)
+	}
+	return nil
+}
+
+// raft is the protocol state of one node.
+type raft struct {
+	id    NodeID
+	peers []NodeID // sorted, includes id
+	term  uint64
+	vote  NodeID
+	lead  NodeID
+	state StateType
+	log   raftLog
+
+	prs   map[NodeID]*progress
+	votes map[NodeID]bool
+
+	electionTick, heartbeatTick int
+	electionElapsed             int
+	heartbeatElapsed            int
+	randomizedTimeout           int
+	rand                        *rand.Rand
+
+	preVote, checkQuorum bool
+	maxSizePerMsg        int
+	maxInflight          int
+	maxApplyBytes        int
+	unsafe               Unsafe
+
+	reads readIndexQueue
+
+	msgs             []Message
+	readStates       []ReadState
+	droppedReads     [][]byte
+	droppedProposals [][]byte
+	// err is set when the node saw something only a broken cluster sends;
+	// the driver must stop it (see RawNode.Err).
+	err error
+}
+
+func newRaft(c Config) (*raft, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	peers := c.Peers
+	if len(c.Snapshot.Meta.Peers) > 0 {
+		peers = c.Snapshot.Meta.Peers
+	}
+	peers = slices.Clone(peers)
+	slices.Sort(peers)
+	peers = slices.Compact(peers)
+	rnd := c.Rand
+	if rnd == nil {
+		h := fnv.New64a()
+		h.Write([]byte(c.ID))
+		rnd = rand.New(rand.NewPCG(h.Sum64(), 0x5eed))
+	}
+	r := &raft{
+		id:            c.ID,
+		peers:         peers,
+		electionTick:  c.ElectionTick,
+		heartbeatTick: c.HeartbeatTick,
+		rand:          rnd,
+		preVote:       !c.DisablePreVote,
+		checkQuorum:   !c.DisableCheckQuorum,
+		maxSizePerMsg: orDefault(c.MaxSizePerMsg, 1<<20),
+		maxInflight:   orDefault(c.MaxInflight, 256),
+		maxApplyBytes: orDefault(c.MaxApplyBytes, 4<<20),
+		unsafe:        c.Unsafe,
+		prs:           make(map[NodeID]*progress),
+	}
+	r.log.snapshot = c.Snapshot
+	r.log.entries = slices.Clone(c.Entries)
+	r.log.stabled = r.log.lastIndex()
+	r.log.committed = max(c.HardState.Commit, c.Snapshot.Meta.Index)
+	r.log.applied = min(max(c.Applied, c.Snapshot.Meta.Index), r.log.committed)
+	r.becomeFollower(c.HardState.Term, None)
+	r.vote = c.HardState.Vote
+	return r, nil
+}
+
+func orDefault(v, d int) int {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+func (r *raft) quorum() int { return len(r.peers)/2 + 1 }
+
+func (r *raft) hardState() HardState {
+	return HardState{Term: r.term, Vote: r.vote, Commit: r.log.committed}
+}
+
+func (r *raft) softState() SoftState { return SoftState{Lead: r.lead, State: r.state} }
+
+// send queues m, stamping sender and, for everything but local requests
+// and votes (which carry their own), the current term.
+func (r *raft) send(m Message) {
+	m.From = r.id
+	switch m.Type {
+	case MsgVote, MsgVoteResp, MsgPreVote, MsgPreVoteResp:
+		// Term set by the caller: pre-votes use a future term.
+	case MsgProp, MsgReadIndex:
+		// Forwarded requests are local to the cluster's leader, not part
+		// of the term protocol.
+	default:
+		m.Term = r.term
+	}
+	r.msgs = append(r.msgs, m)
+}
+
+func (r *raft) reset(term uint64) {
+	if r.term != term {
+		r.term = term
+		r.vote = None
+	}
+	r.lead = None
+	r.electionElapsed = 0
+	r.heartbeatElapsed = 0
+	r.randomizedTimeout = r.electionTick + r.rand.IntN(r.electionTick)
+	r.votes = make(map[NodeID]bool)
+	for _, id := range r.peers {
+		r.prs[id] = &progress{next: r.log.lastIndex() + 1, maxInflight: r.maxInflight}
+	}
+	r.prs[r.id].match = r.log.lastIndex()
+	r.droppedReads = append(r.droppedReads, r.reads.drain()...)
+}
+
+func (r *raft) becomeFollower(term uint64, lead NodeID) {
+	r.reset(term)
+	r.lead = lead
+	r.state = StateFollower
+}
+
+func (r *raft) becomePreCandidate() {
+	// A pre-candidate keeps its term and vote: a lost pre-election must
+	// leave no trace (thesis §9.6).
+	r.votes = make(map[NodeID]bool)
+	r.lead = None
+	r.state = StatePreCandidate
+	r.droppedReads = append(r.droppedReads, r.reads.drain()...)
+}
+
+func (r *raft) becomeCandidate() {
+	r.reset(r.term + 1)
+	r.vote = r.id
+	r.state = StateCandidate
+}
+
+func (r *raft) becomeLeader() {
+	r.reset(r.term)
+	r.lead = r.id
+	r.state = StateLeader
+	for _, pr := range r.prs {
+		pr.recentActive = true
+	}
+	r.prs[r.id].becomeReplicate()
+	// The no-op lets the leader commit entries of earlier terms, which it
+	// may only do indirectly, through an entry of its own term (§5.4.2).
+	r.appendEntry(Entry{Type: EntryNoop})
+}
+
+// appendEntry appends to the leader's own log.
+func (r *raft) appendEntry(es ...Entry) (uint64, uint64) {
+	last := r.log.lastIndex()
+	for i := range es {
+		es[i].Term = r.term
+		es[i].Index = last + 1 + uint64(i)
+	}
+	r.log.append(es...)
+	self := r.prs[r.id]
+	self.maybeUpdate(r.log.lastIndex())
+	// A single-node cluster commits at once.
+	r.maybeCommit()
+	return es[len(es)-1].Index, r.term
+}
+
+// tick advances logical time by one tick.
+func (r *raft) tick() {
+	if r.state == StateLeader {
+		r.tickLeader()
+		return
+	}
+	r.electionElapsed++
+	if r.electionElapsed >= r.randomizedTimeout {
+		r.electionElapsed = 0
+		r.hup()
+	}
+}
+
+func (r *raft) tickLeader() {
+	r.heartbeatElapsed++
+	r.electionElapsed++
+	for id, pr := range r.prs {
+		if id != r.id && pr.state == snapshotState {
+			pr.snapshotAge++
+			if pr.snapshotAge > 2*r.electionTick {
+				// The snapshot or its answer was lost: start over.
+				pr.becomeProbe()
+			}
+		}
+	}
+	if r.electionElapsed >= r.electionTick {
+		r.electionElapsed = 0
+		if r.checkQuorum && !r.quorumActive() {
+			// CheckQuorum: a leader that has not heard from a majority
+			// within an election timeout steps down, so a partitioned
+			// leader stops serving (thesis §6.2).
+			r.becomeFollower(r.term, None)
+			return
+		}
+	}
+	if r.heartbeatElapsed >= r.heartbeatTick {
+		r.heartbeatElapsed = 0
+		r.bcastHeartbeat(r.reads.lastCtx())
+	}
+}
+
+func (r *raft) quorumActive() bool {
+	n := 0
+	for _, id := range r.peers {
+		pr := r.prs[id]
+		if id == r.id || pr.recentActive {
+			n++
+		}
+		pr.recentActive = false
+	}
+	return n >= r.quorum()
+}
+
+// hup starts an election (or a pre-election).
+func (r *raft) hup() {
+	if r.state == StateLeader {
+		return
+	}
+	if r.preVote {
+		r.campaign(true)
+	} else {
+		r.campaign(false)
+	}
+}
+
+func (r *raft) campaign(pre bool) {
+	var term uint64
+	var typ MessageType
+	if pre {
+		r.becomePreCandidate()
+		term, typ = r.term+1, MsgPreVote
+	} else {
+		r.becomeCandidate()
+		term, typ = r.term, MsgVote
+	}
+	if r.poll(r.id, true) {
+		return
+	}
+	for _, id := range r.peers {
+		if id != r.id {
+			r.send(Message{Type: typ, To: id, Term: term, Index: r.log.lastIndex(), LogTerm: r.log.lastTerm()})
+		}
+	}
+}
+
+// poll records a vote and reports whether the election was decided.
+func (r *raft) poll(from NodeID, granted bool) bool {
+	if _, ok := r.votes[from]; !ok {
+		r.votes[from] = granted
+	}
+	yes, no := 0, 0
+	for _, v := range r.votes {
+		if v {
+			yes++
+		} else {
+			no++
+		}
+	}
+	switch {
+	case yes >= r.quorum():
+		if r.state == StatePreCandidate {
+			r.campaign(false)
+		} else {
+			r.becomeLeader()
+			r.bcastAppend()
+		}
+		return true
+	case no > len(r.peers)-r.quorum():
+		r.becomeFollower(r.term, None)
+		return true
+	}
+	return false
+}

@@ -65,19 +65,19 @@ func (s Snapshot) IsEmpty() bool { return s.Meta.Index == 0 }
 type MessageType uint8
 
 const (
-	MsgApp         MessageType = iota + 1 // AppendEntries request
-	MsgAppResp                            // AppendEntries response
-	MsgVote                               // RequestVote
-	MsgVoteResp                           // RequestVote response
-	MsgPreVote                            // PreVote (§9.6 of the thesis)
-	MsgPreVoteResp                        // PreVote response
-	MsgHeartbeat                          // empty AppendEntries carrying commit and a read context
-	MsgHeartbeatResp                      // heartbeat acknowledgement
-	MsgSnap                               // InstallSnapshot
-	MsgProp                               // a proposal forwarded to the leader
-	MsgReadIndex                          // a read-index request forwarded to the leader
-	MsgReadIndexResp                      // the leader's answer to MsgReadIndex
-	MsgTimeoutNow                         // reserved: leadership transfer
+	MsgApp           MessageType = iota + 1 // AppendEntries request
+	MsgAppResp                              // AppendEntries response
+	MsgVote                                 // RequestVote
+	MsgVoteResp                             // RequestVote response
+	MsgPreVote                              // PreVote (§9.6 of the thesis)
+	MsgPreVoteResp                          // PreVote response
+	MsgHeartbeat                            // empty AppendEntries carrying commit and a read context
+	MsgHeartbeatResp                        // heartbeat acknowledgement
+	MsgSnap                                 // InstallSnapshot
+	MsgProp                                 // a proposal forwarded to the leader
+	MsgReadIndex                            // a read-index request forwarded to the leader
+	MsgReadIndexResp                        // the leader's answer to MsgReadIndex
+	MsgTimeoutNow                           // reserved: leadership transfer
 	maxMessageType
 )
 

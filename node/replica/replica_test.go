@@ -1,0 +1,325 @@
+package replica
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/raftcheck/raftcheck/node/raft"
+)
+
+// memStorage keeps what was synced apart from what was only appended, so
+// a crash can lose exactly the unsynced part, as a real disk does.
+type memStorage struct {
+	hs, syncedHS     raft.HardState
+	ents, syncedEnts []raft.Entry
+	snap             raft.Snapshot
+}
+
+func (s *memStorage) Append(hs raft.HardState, ents []raft.Entry) error {
+	if !hs.IsEmpty() {
+		s.hs = hs
+	}
+	for _, e := range ents {
+		first := s.snap.Meta.Index + 1
+		if e.Index < first {
+			continue
+		}
+		s.ents = append(s.ents[:min(uint64(len(s.ents)), e.Index-first)], e)
+	}
+	return nil
+}
+
+func (s *memStorage) Sync() error {
+	s.syncedHS, s.syncedEnts = s.hs, slices.Clone(s.ents)
+	return nil
+}
+
+func (s *memStorage) SaveSnapshot(snap raft.Snapshot) error {
+	var kept []raft.Entry
+	for _, e := range s.syncedEnts {
+		if e.Index > snap.Meta.Index {
+			kept = append(kept, e)
+		}
+	}
+	if len(kept) > 0 && kept[0].Index != snap.Meta.Index+1 {
+		kept = nil
+	}
+	s.snap, s.ents, s.syncedEnts = snap, slices.Clone(kept), kept
+	return nil
+}
+
+func (s *memStorage) crash() {
+	s.hs, s.ents = s.syncedHS, slices.Clone(s.syncedEnts)
+}
+
+type queue struct{ msgs *[]raft.Message }
+
+func (q queue) Send(msgs []raft.Message) { *q.msgs = append(*q.msgs, msgs...) }
+
+type testCluster struct {
+	t        *testing.T
+	ids      []raft.NodeID
+	reps     map[raft.NodeID]*Replica
+	disks    map[raft.NodeID]*memStorage
+	net      []raft.Message
+	cut      map[raft.NodeID]bool
+	unsafe   Unsafe
+	boots    uint64
+	snapshot uint64
+}
+
+func newTestCluster(t *testing.T, unsafe Unsafe) *testCluster {
+	c := &testCluster{t: t, ids: []raft.NodeID{"n1", "n2", "n3"}, reps: map[raft.NodeID]*Replica{},
+		disks: map[raft.NodeID]*memStorage{}, cut: map[raft.NodeID]bool{}, unsafe: unsafe, snapshot: 1000}
+	for _, id := range c.ids {
+		c.disks[id] = &memStorage{}
+		c.boot(id)
+	}
+	return c
+}
+
+func (c *testCluster) boot(id raft.NodeID) {
+	d := c.disks[id]
+	c.boots++
+	r, err := New(Config{
+		Raft: raft.Config{ID: id, Peers: c.ids, ElectionTick: 10, HeartbeatTick: 1,
+			HardState: d.syncedHS, Snapshot: d.snap, Entries: slices.Clone(d.syncedEnts)},
+		Storage: d, Sender: queue{&c.net}, RequestIDBase: c.boots << 32,
+		SnapshotEvery: c.snapshot, Unsafe: c.unsafe,
+	})
+	if err != nil {
+		c.t.Fatalf("boot %s: %v", id, err)
+	}
+	c.reps[id] = r
+}
+
+func (c *testCluster) crash(id raft.NodeID) {
+	c.disks[id].crash()
+	delete(c.reps, id)
+}
+
+func (c *testCluster) process(id raft.NodeID) {
+	if r := c.reps[id]; r != nil {
+		if err := r.Process(); err != nil {
+			c.t.Fatalf("%s: %v", id, err)
+		}
+	}
+}
+
+func (c *testCluster) flush() {
+	for i := 0; len(c.net) > 0; i++ {
+		if i > 100000 {
+			c.t.Fatal("network does not settle")
+		}
+		m := c.net[0]
+		c.net = c.net[1:]
+		if r := c.reps[m.To]; r != nil && !c.cut[m.To] && !c.cut[m.From] {
+			r.Step(m)
+			c.process(m.To)
+		}
+	}
+}
+
+func (c *testCluster) tick(n int) {
+	for range n {
+		for _, id := range c.ids {
+			if r := c.reps[id]; r != nil {
+				r.Tick()
+				c.process(id)
+			}
+		}
+		c.flush()
+	}
+}
+
+func (c *testCluster) leader() raft.NodeID {
+	for _, id := range c.ids {
+		if r := c.reps[id]; r != nil && !c.cut[id] && r.Status().Role == "leader" {
+			return id
+		}
+	}
+	return raft.None
+}
+
+// do submits a request at a node and runs the cluster until it answers.
+func (c *testCluster) do(at raft.NodeID, req Request) Response {
+	var got *Response
+	c.reps[at].Submit(req, func(r Response) { got = &r })
+	c.process(at)
+	for i := 0; got == nil && i < 200; i++ {
+		c.flush()
+		c.tick(1)
+	}
+	if got == nil {
+		c.t.Fatalf("no answer to %+v at %s", req, at)
+	}
+	return *got
+}
+
+func (c *testCluster) settle() raft.NodeID {
+	c.tick(60)
+	l := c.leader()
+	if l == raft.None {
+		c.t.Fatal("no leader")
+	}
+	return l
+}
+
+func follower(c *testCluster, l raft.NodeID) raft.NodeID {
+	for _, id := range c.ids {
+		if id != l && c.reps[id] != nil {
+			return id
+		}
+	}
+	return raft.None
+}
+
+func TestWriteReadCAS(t *testing.T) {
+	c := newTestCluster(t, Unsafe{})
+	l := c.settle()
+	f := follower(c, l)
+	if r := c.do(f, Request{Op: OpRead, Key: "k"}); r.Outcome != OK || r.Present {
+		t.Fatalf("read of unwritten key: %+v", r)
+	}
+	if r := c.do(f, Request{Op: OpWrite, Key: "k", Value: 5}); r.Outcome != OK || r.Value != 5 {
+		t.Fatalf("write via follower: %+v", r)
+	}
+	if r := c.do(l, Request{Op: OpCAS, Key: "k", From: 4, To: 6}); r.Outcome != Fail || !r.CASMismatch || r.Value != 5 {
+		t.Fatalf("cas with wrong from: %+v", r)
+	}
+	if r := c.do(f, Request{Op: OpCAS, Key: "k", From: 5, To: 6}); r.Outcome != OK || r.Value != 6 {
+		t.Fatalf("cas: %+v", r)
+	}
+	for _, id := range c.ids {
+		if r := c.do(id, Request{Op: OpRead, Key: "k"}); r.Outcome != OK || r.Value != 6 || !r.Present {
+			t.Fatalf("read at %s: %+v", id, r)
+		}
+	}
+	if r := c.do(f, Request{Op: OpWrite, Key: ""}); r.Outcome != Fail {
+		t.Fatalf("empty key accepted: %+v", r)
+	}
+}
+
+// A retried cas with the same (client, seq) takes effect once; with
+// no-dedup it takes effect twice.
+func TestExactlyOnce(t *testing.T) {
+	for _, noDedup := range []bool{false, true} {
+		c := newTestCluster(t, Unsafe{NoDedup: noDedup})
+		l := c.settle()
+		c.do(l, Request{Op: OpWrite, Key: "k", Value: 1})
+		inc := Request{Op: OpCAS, Key: "k", From: 1, To: 2, ClientID: "c1", Seq: 1}
+		c.do(l, inc)
+		c.do(l, Request{Op: OpWrite, Key: "k", Value: 1, ClientID: "c2", Seq: 1})
+		retry := c.do(l, inc) // the retry of a request that already applied
+		v, _ := c.reps[l].Get("k")
+		switch {
+		case !noDedup && (retry.Outcome != OK || v != 1):
+			t.Errorf("dedup: retry %+v, value %d; want ok and value 1", retry, v)
+		case noDedup && v != 2:
+			t.Errorf("no-dedup: value %d, want the retry applied again (2)", v)
+		}
+	}
+}
+
+// Reads are linearizable: a node cut off from the majority does not serve
+// a read; with stale-reads it serves the old value.
+func TestStaleReads(t *testing.T) {
+	for _, stale := range []bool{false, true} {
+		c := newTestCluster(t, Unsafe{StaleReads: stale})
+		l := c.settle()
+		c.do(l, Request{Op: OpWrite, Key: "k", Value: 1})
+		c.tick(3)
+		c.cut[l] = true
+		var other raft.NodeID
+		c.tick(60)
+		for _, id := range c.ids {
+			if id != l && c.reps[id].Status().Role == "leader" {
+				other = id
+			}
+		}
+		if other == raft.None {
+			t.Fatal("no new leader")
+		}
+		c.do(other, Request{Op: OpWrite, Key: "k", Value: 2})
+		r := c.do(l, Request{Op: OpRead, Key: "k"})
+		switch {
+		case !stale && r.Outcome == OK:
+			t.Errorf("cut-off node served a read: %+v", r)
+		case stale && (r.Outcome != OK || r.Value != 1):
+			t.Errorf("stale-reads: want the stale value 1, got %+v", r)
+		}
+	}
+}
+
+// A node restarted from its disk keeps every acknowledged write; with
+// ack-before-persist a crash of the whole cluster right after the
+// acknowledgement loses it.
+func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
+	for _, unsafe := range []bool{false, true} {
+		c := newTestCluster(t, Unsafe{AckBeforePersist: unsafe})
+		l := c.settle()
+		c.do(l, Request{Op: OpWrite, Key: "k", Value: 7})
+		for _, id := range c.ids {
+			c.crash(id)
+		}
+		for _, id := range c.ids {
+			c.boot(id)
+		}
+		l = c.settle()
+		r := c.do(l, Request{Op: OpRead, Key: "k"})
+		switch {
+		case !unsafe && (r.Outcome != OK || r.Value != 7):
+			t.Errorf("acknowledged write lost across a crash: %+v", r)
+		case unsafe && r.Outcome == OK && r.Value == 7:
+			t.Errorf("ack-before-persist: expected the write to be lost, read %+v", r)
+		}
+	}
+}
+
+// forget-vote writes hard state without the vote.
+func TestForgetVote(t *testing.T) {
+	for _, unsafe := range []bool{false, true} {
+		c := newTestCluster(t, Unsafe{ForgetVote: unsafe})
+		c.settle()
+		voted := 0
+		for _, id := range c.ids {
+			if c.disks[id].syncedHS.Vote != raft.None {
+				voted++
+			}
+		}
+		if unsafe != (voted == 0) {
+			t.Errorf("forget-vote=%v: %d nodes have a durable vote", unsafe, voted)
+		}
+	}
+}
+
+// A node that was down while the others compacted catches up through a
+// snapshot and serves the same state.
+func TestSnapshotCatchUp(t *testing.T) {
+	c := newTestCluster(t, Unsafe{})
+	c.snapshot = 20
+	for _, id := range c.ids {
+		c.boot(id)
+	}
+	l := c.settle()
+	f := follower(c, l)
+	c.crash(f)
+	for i := range 50 {
+		c.do(l, Request{Op: OpWrite, Key: fmt.Sprint("k", i%5), Value: int64(i)})
+	}
+	if s := c.reps[l].Status(); s.SnapshotIndex == 0 {
+		t.Fatalf("leader did not compact: %+v", s)
+	}
+	c.boot(f)
+	c.tick(30)
+	if st := c.reps[f].Stats(); st.Restores == 0 {
+		t.Fatal("follower caught up without a snapshot")
+	}
+	for i := range 5 {
+		want, _ := c.reps[l].Get(fmt.Sprint("k", i))
+		if got, _ := c.reps[f].Get(fmt.Sprint("k", i)); got != want {
+			t.Errorf("k%d: follower %d leader %d", i, got, want)
+		}
+	}
+}

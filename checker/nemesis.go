@@ -1,0 +1,194 @@
+package checker
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// NemesisTag is the porcupine annotation tag of the nemesis's row. Faults
+// that overlap in time go on further rows, "nemesis 2" and so on, so that
+// none hides another.
+const NemesisTag = "nemesis"
+
+// faultStarts lists the actions that put a fault in force, in a fixed order
+// for determinism.
+func faultStarts() []string { return []string{"partition", "kill", "pause"} }
+
+// faultStarter maps an action that ends a fault to the one that starts it:
+// the span between them is when the fault was in force.
+func faultStarter(f string) (string, bool) {
+	switch f {
+	case "heal":
+		return "partition", true
+	case "start":
+		return "kill", true
+	case "resume":
+		return "pause", true
+	}
+	return "", false
+}
+
+// action is one nemesis action: its invocation and the info that ends it.
+type action struct {
+	f          string
+	start, end int64
+	from, to   int // event indices
+	value      json.RawMessage
+	result     json.RawMessage
+	completed  bool
+}
+
+// span is one annotation before it is given a row.
+type span struct {
+	start, end    int64
+	desc, details string
+	fault         bool
+}
+
+// nemesisAnnotations turns every nemesis event into an annotation: a fault
+// from its start to the action that ends it (partition..heal, kill..start,
+// pause..resume), or an action on its own (its invocation to its info).
+func nemesisAnnotations(events []Event) []porcupine.Annotation {
+	var last int64
+	for _, e := range events {
+		last = max(last, e.Time)
+	}
+	var spans []span
+	open := make(map[string][]action) // fault start f -> faults in force
+	for _, a := range nemesisActions(events) {
+		if starter, ok := faultStarter(a.f); ok && len(open[starter]) > 0 {
+			var ended []action
+			ended, open[starter] = closeFaults(open[starter], a)
+			for _, o := range ended {
+				spans = append(spans, span{start: o.start, end: a.end, fault: true,
+					desc: o.f, details: describeAction(o) + "\nended by " + describeAction(a)})
+			}
+			continue
+		}
+		if slices.Contains(faultStarts(), a.f) {
+			open[a.f] = append(open[a.f], a)
+			continue
+		}
+		spans = append(spans, span{start: a.start, end: a.end, desc: a.f, details: describeAction(a)})
+	}
+	for _, f := range faultStarts() {
+		for _, o := range open[f] {
+			spans = append(spans, span{start: o.start, end: max(o.end, last), fault: true,
+				desc: o.f, details: describeAction(o) + "\nnever ended in the history"})
+		}
+	}
+	return layout(spans)
+}
+
+// nemesisActions pairs each nemesis invocation with the next info of the
+// same f. An info without an invocation, or an invocation without an info,
+// is an action of its own.
+func nemesisActions(events []Event) []action {
+	var actions []action
+	waiting := make(map[string][]int) // f -> actions awaiting their info
+	for _, e := range events {
+		if !e.Nemesis {
+			continue
+		}
+		if q := waiting[e.F]; e.Type == Info && len(q) > 0 {
+			a := &actions[q[0]]
+			waiting[e.F] = q[1:]
+			a.end, a.to, a.result, a.completed = e.Time, e.Index, e.Value, true
+			continue
+		}
+		a := action{f: e.F, start: e.Time, end: e.Time, from: e.Index, to: e.Index}
+		if e.Type == Invoke {
+			a.value = e.Value
+			waiting[e.F] = append(waiting[e.F], len(actions))
+		} else {
+			a.result, a.completed = e.Value, true
+		}
+		actions = append(actions, a)
+	}
+	return actions
+}
+
+// closeFaults picks the faults an ending action ends: heal ends every
+// partition; start or resume ends the fault on the same target (the same
+// value) if there is one, else the oldest.
+func closeFaults(faults []action, end action) (ended, rest []action) {
+	if end.f == "heal" {
+		return faults, nil
+	}
+	i := slices.IndexFunc(faults, func(o action) bool { return string(o.value) == string(end.value) })
+	if i < 0 {
+		i = 0
+	}
+	rest = append(slices.Clone(faults[:i]), faults[i+1:]...)
+	return faults[i : i+1], rest
+}
+
+func describeAction(a action) string {
+	var b strings.Builder
+	b.WriteString(a.f)
+	if !isNull(a.value) {
+		b.WriteString(" " + readable(a.value))
+	}
+	fmt.Fprintf(&b, " at %v (event %d)", time.Duration(a.start), a.from)
+	switch {
+	case !a.completed:
+		b.WriteString(", no completion")
+	case a.to != a.from:
+		fmt.Fprintf(&b, ", done at %v (event %d)", time.Duration(a.end), a.to)
+	}
+	if !isNull(a.result) && string(a.result) != string(a.value) {
+		b.WriteString(": " + readable(a.result))
+	}
+	return b.String()
+}
+
+// readable shows a JSON string without its quotes and any other value as it
+// is, cut short: it goes in a tooltip.
+func readable(v json.RawMessage) string {
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		s = string(v)
+	}
+	const limit = 300
+	if len(s) > limit {
+		s = s[:limit] + "..."
+	}
+	return s
+}
+
+// layout sorts spans by time and gives each the first row where it overlaps
+// nothing.
+func layout(spans []span) []porcupine.Annotation {
+	slices.SortStableFunc(spans, func(a, b span) int {
+		if a.start != b.start {
+			return cmp.Compare(a.start, b.start)
+		}
+		return cmp.Compare(a.end, b.end)
+	})
+	var rowEnds []int64
+	out := make([]porcupine.Annotation, 0, len(spans))
+	for _, s := range spans {
+		row := slices.IndexFunc(rowEnds, func(end int64) bool { return s.start > end })
+		if row < 0 {
+			row = len(rowEnds)
+			rowEnds = append(rowEnds, 0)
+		}
+		rowEnds[row] = s.end
+		tag := NemesisTag
+		if row > 0 {
+			tag = fmt.Sprintf("%s %d", NemesisTag, row+1)
+		}
+		a := porcupine.Annotation{Tag: tag, Start: s.start, End: s.end, Description: s.desc, Details: s.details}
+		if s.fault {
+			a.BackgroundColor = "#f4cccc" // faults in force stand out from one-off actions
+		}
+		out = append(out, a)
+	}
+	return out
+}

@@ -142,4 +142,3 @@ func parseUnsafe(s string, cfg *server.Config) error {
 	}
 	return nil
 }
-

@@ -1,0 +1,46 @@
+// Package nemesis is the fault vocabulary of raftcheck: the Faults a
+// backend can inject, and schedules of faults written once against it.
+// The docker backend injects faults for real (iptables, SIGKILL, the
+// cgroup freezer); the simulator injects them in virtual time.
+package nemesis
+
+import "context"
+
+// Faults is what a backend can do to the cluster under test. Node names
+// are those of Nodes. Every method returns once the fault is in place
+// (or failed to be), so the caller can record when it took effect.
+type Faults interface {
+	// Nodes lists the cluster's members, sorted.
+	Nodes() []string
+	// Partition makes every node drop the traffic of the nodes its
+	// grudge names, replacing any partition in place. A grudge can
+	// express what disjoint groups cannot: a ring of overlapping
+	// majorities, or a bridge node that sees both sides.
+	Partition(ctx context.Context, g Grudge) error
+	// Heal removes every partition.
+	Heal(ctx context.Context) error
+	// Kill stops a node's process at once (SIGKILL): unsynced writes may
+	// be lost, nothing is shut down cleanly.
+	Kill(ctx context.Context, node string) error
+	// Start restarts a killed node with its data.
+	Start(ctx context.Context, node string) error
+	// Pause freezes a node's process; Resume thaws it.
+	Pause(ctx context.Context, node string) error
+	Resume(ctx context.Context, node string) error
+	// Leader returns the node the cluster currently follows, or "" if
+	// none is known. Schedules use it to aim at the leader.
+	Leader(ctx context.Context) (string, error)
+}
+
+// Grudge maps a node to the nodes whose traffic it drops (Jepsen's term).
+type Grudge map[string][]string
+
+// Cuts reports whether traffic from -> to is dropped.
+func (g Grudge) Cuts(from, to string) bool {
+	for _, n := range g[to] {
+		if n == from {
+			return true
+		}
+	}
+	return false
+}

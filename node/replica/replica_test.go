@@ -2,56 +2,11 @@ package replica
 
 import (
 	"fmt"
-	"slices"
 	"testing"
 
 	"github.com/raftcheck/raftcheck/node/raft"
+	"github.com/raftcheck/raftcheck/node/storage/memstore"
 )
-
-// memStorage keeps what was synced apart from what was only appended, so
-// a crash can lose exactly the unsynced part, as a real disk does.
-type memStorage struct {
-	hs, syncedHS     raft.HardState
-	ents, syncedEnts []raft.Entry
-	snap             raft.Snapshot
-}
-
-func (s *memStorage) Append(hs raft.HardState, ents []raft.Entry) error {
-	if !hs.IsEmpty() {
-		s.hs = hs
-	}
-	for _, e := range ents {
-		first := s.snap.Meta.Index + 1
-		if e.Index < first {
-			continue
-		}
-		s.ents = append(s.ents[:min(uint64(len(s.ents)), e.Index-first)], e)
-	}
-	return nil
-}
-
-func (s *memStorage) Sync() error {
-	s.syncedHS, s.syncedEnts = s.hs, slices.Clone(s.ents)
-	return nil
-}
-
-func (s *memStorage) SaveSnapshot(snap raft.Snapshot) error {
-	var kept []raft.Entry
-	for _, e := range s.syncedEnts {
-		if e.Index > snap.Meta.Index {
-			kept = append(kept, e)
-		}
-	}
-	if len(kept) > 0 && kept[0].Index != snap.Meta.Index+1 {
-		kept = nil
-	}
-	s.snap, s.ents, s.syncedEnts = snap, slices.Clone(kept), kept
-	return nil
-}
-
-func (s *memStorage) crash() {
-	s.hs, s.ents = s.syncedHS, slices.Clone(s.syncedEnts)
-}
 
 type queue struct{ msgs *[]raft.Message }
 
@@ -61,7 +16,7 @@ type testCluster struct {
 	t        *testing.T
 	ids      []raft.NodeID
 	reps     map[raft.NodeID]*Replica
-	disks    map[raft.NodeID]*memStorage
+	disks    map[raft.NodeID]*memstore.Store
 	net      []raft.Message
 	cut      map[raft.NodeID]bool
 	unsafe   Unsafe
@@ -71,9 +26,9 @@ type testCluster struct {
 
 func newTestCluster(t *testing.T, unsafe Unsafe) *testCluster {
 	c := &testCluster{t: t, ids: []raft.NodeID{"n1", "n2", "n3"}, reps: map[raft.NodeID]*Replica{},
-		disks: map[raft.NodeID]*memStorage{}, cut: map[raft.NodeID]bool{}, unsafe: unsafe, snapshot: 1000}
+		disks: map[raft.NodeID]*memstore.Store{}, cut: map[raft.NodeID]bool{}, unsafe: unsafe, snapshot: 1000}
 	for _, id := range c.ids {
-		c.disks[id] = &memStorage{}
+		c.disks[id] = &memstore.Store{}
 		c.boot(id)
 	}
 	return c
@@ -81,10 +36,11 @@ func newTestCluster(t *testing.T, unsafe Unsafe) *testCluster {
 
 func (c *testCluster) boot(id raft.NodeID) {
 	d := c.disks[id]
+	hs, snap, ents := d.Durable()
 	c.boots++
 	r, err := New(Config{
 		Raft: raft.Config{ID: id, Peers: c.ids, ElectionTick: 10, HeartbeatTick: 1,
-			HardState: d.syncedHS, Snapshot: d.snap, Entries: slices.Clone(d.syncedEnts)},
+			HardState: hs, Snapshot: snap, Entries: ents},
 		Storage: d, Sender: queue{&c.net}, RequestIDBase: c.boots << 32,
 		SnapshotEvery: c.snapshot, Unsafe: c.unsafe,
 	})
@@ -95,7 +51,7 @@ func (c *testCluster) boot(id raft.NodeID) {
 }
 
 func (c *testCluster) crash(id raft.NodeID) {
-	c.disks[id].crash()
+	c.disks[id].Crash()
 	delete(c.reps, id)
 }
 
@@ -284,7 +240,7 @@ func TestForgetVote(t *testing.T) {
 		c.settle()
 		voted := 0
 		for _, id := range c.ids {
-			if c.disks[id].syncedHS.Vote != raft.None {
+			if hs, _, _ := c.disks[id].Durable(); hs.Vote != raft.None {
 				voted++
 			}
 		}

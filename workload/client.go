@@ -31,6 +31,9 @@ type Result struct {
 	// cas that did not match, the value found.
 	Value   int64
 	Present bool
+	// Mismatch marks the fail of a cas whose expected value differed: a
+	// definite answer about the operation even on a retry.
+	Mismatch bool
 	// Err explains a fail or info.
 	Err error
 }
@@ -139,6 +142,7 @@ func (c *RaftnodeClient) call(ctx context.Context, method, path string, body []b
 		r.Outcome = OK
 	case a.Outcome == "fail":
 		r.Outcome, r.Err = Fail, fmt.Errorf("HTTP %d: %s", resp.StatusCode, a.Error)
+		r.Mismatch = resp.StatusCode == http.StatusConflict
 	default:
 		r = indefinite(fmt.Errorf("HTTP %d: %s", resp.StatusCode, a.Error))
 	}

@@ -11,11 +11,11 @@ package workload
 // operation, with one exception: a "fail" that only says the retry itself
 // went nowhere (no leader, node down) says nothing about the earlier
 // attempts, which may still take effect. That fail must become info.
-func Settle(attempt int, res Result, casMismatch bool) (Result, bool) {
+func Settle(attempt int, res Result) (Result, bool) {
 	switch {
 	case res.Outcome == OK:
 		return res, false
-	case res.Outcome == Fail && (attempt == 0 || casMismatch):
+	case res.Outcome == Fail && (attempt == 0 || res.Mismatch):
 		return res, false
 	}
 	// Indefinite so far: info, unless another attempt may settle it.

@@ -39,54 +39,91 @@ type opResponse struct {
 	Leader  string `json:"leader,omitempty"`
 }
 
-type writeBody struct {
-	Value *int64 `json:"value"`
-}
-
-type casBody struct {
-	From *int64 `json:"from"`
-	To   *int64 `json:"to"`
-}
-
 // errBadRequest wraps every client input error.
 var errBadRequest = errors.New("bad request")
 
-// decodeJSON decodes a body into v strictly: one JSON object, known
-// fields only, nothing after it.
-func decodeJSON(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: body: %v", errBadRequest, err)
+// decodeFields decodes body, which must be exactly one JSON object whose
+// members are all named in fields (matched case-sensitively, each at most
+// once, each an integer or null) and nothing after it but whitespace.
+// encoding/json alone is laxer: it matches names case-insensitively, lets
+// a repeated name win silently, and dec.More does not notice a stray
+// closing bracket after the value. A field absent or null stays nil.
+func decodeFields(body []byte, fields map[string]**int64) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: body: "+format, append([]any{errBadRequest}, args...)...)
 	}
-	if dec.More() {
-		return fmt.Errorf("%w: body: more than one JSON value", errBadRequest)
+	syntax := func(err error) error {
+		if errors.Is(err, io.EOF) {
+			return bad("unexpected end of JSON input")
+		}
+		return bad("%v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil {
+		return syntax(err)
+	}
+	if tok != json.Delim('{') {
+		if tok == nil {
+			tok = "null"
+		}
+		return bad("want a JSON object, got %v", tok)
+	}
+	seen := make(map[string]bool, len(fields))
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return syntax(err)
+		}
+		name, _ := tok.(string) // inside an object, More then Token yields a name
+		dst, ok := fields[name]
+		if !ok {
+			return bad("unknown field %q", name)
+		}
+		if seen[name] {
+			return bad("field %q given twice", name)
+		}
+		seen[name] = true
+		var v *int64
+		if err := dec.Decode(&v); err != nil {
+			if errors.Is(err, io.EOF) {
+				return syntax(err)
+			}
+			return bad("field %q: %v", name, err)
+		}
+		*dst = v
+	}
+	if _, err := dec.Token(); err != nil { // the closing '}'
+		return syntax(err)
+	}
+	if rest := body[dec.InputOffset():]; len(bytes.Trim(rest, " \t\r\n")) > 0 {
+		return bad("unexpected data after the JSON object")
 	}
 	return nil
 }
 
 // DecodeWrite parses a PUT body: {"value": N}.
 func DecodeWrite(body []byte) (int64, error) {
-	var b writeBody
-	if err := decodeJSON(body, &b); err != nil {
+	var value *int64
+	if err := decodeFields(body, map[string]**int64{"value": &value}); err != nil {
 		return 0, err
 	}
-	if b.Value == nil {
+	if value == nil {
 		return 0, fmt.Errorf(`%w: body needs an integer "value"`, errBadRequest)
 	}
-	return *b.Value, nil
+	return *value, nil
 }
 
 // DecodeCAS parses a cas body: {"from": N, "to": M}.
 func DecodeCAS(body []byte) (from, to int64, err error) {
-	var b casBody
-	if err := decodeJSON(body, &b); err != nil {
+	var f, t *int64
+	if err := decodeFields(body, map[string]**int64{"from": &f, "to": &t}); err != nil {
 		return 0, 0, err
 	}
-	if b.From == nil || b.To == nil {
+	if f == nil || t == nil {
 		return 0, 0, fmt.Errorf(`%w: body needs integers "from" and "to"`, errBadRequest)
 	}
-	return *b.From, *b.To, nil
+	return *f, *t, nil
 }
 
 // DecodeSession parses the optional Client-Id and Request-Seq headers.
@@ -115,12 +152,24 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/kv/{key}/cas", s.handleCAS)
 	mux.HandleFunc("GET /v1/status", s.handleStatus)
 	mux.Handle("GET /metrics", s.metrics.handler())
+	// The same paths without a method catch the other methods: 405 with
+	// a JSON body (ServeMux's own 405 and 404 answers are plain text).
+	for path, allow := range map[string]string{"/v1/kv/{key}": "GET, HEAD, PUT",
+		"/v1/kv/{key}/cas": "POST", "/v1/status": "GET, HEAD", "/metrics": "GET, HEAD"} {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeJSON(w, http.StatusMethodNotAllowed, opResponse{Key: r.PathValue("key"), Outcome: "fail",
+				Error: fmt.Sprintf("method %s not allowed on %s; allowed: %s", r.Method, r.URL.Path, allow)})
+		})
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, opResponse{Outcome: "fail",
-			Error: fmt.Sprintf("no route %s %s; see GET /v1/kv/{key}, PUT /v1/kv/{key}, POST /v1/kv/{key}/cas, GET /v1/status, GET /metrics", r.Method, r.URL.Path)})
+			Error: fmt.Sprintf("no route %s %s; %s", r.Method, r.URL.Path, routeList)})
 	})
 	return mux
 }
+
+const routeList = "see GET /v1/kv/{key}, PUT /v1/kv/{key}, POST /v1/kv/{key}/cas, GET /v1/status, GET /metrics"
 
 func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
 	s.operate(w, r, func([]byte) (replica.Request, error) {

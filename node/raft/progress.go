@@ -119,6 +119,12 @@ func (p *progress) maybeDecrTo(rejected, hint uint64) bool {
 	if p.next-1 != rejected {
 		return false
 	}
+	if hint < p.match {
+		// The follower no longer has entries it acknowledged: its disk lost
+		// them (only a broken disk or an unsafe mode does that). Believe it,
+		// or we would probe the same index forever.
+		p.match = hint
+	}
 	p.next = max(min(rejected, hint+1), p.match+1, 1)
 	p.probeSent = false
 	return true

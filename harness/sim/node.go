@@ -1,0 +1,119 @@
+package sim
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/raftcheck/raftcheck/node/raft"
+	"github.com/raftcheck/raftcheck/node/replica"
+	"github.com/raftcheck/raftcheck/node/storage/memstore"
+)
+
+// simNode is one replica with its disk and process state.
+type simNode struct {
+	id     raft.NodeID
+	s      *Simulator
+	rep    *replica.Replica
+	disk   *memstore.Store
+	up     bool
+	paused bool
+	boots  int
+	// backlog holds what arrived while paused: the kernel buffers it and
+	// the process handles it once thawed.
+	backlog []func()
+	// failed records a node that stopped itself on an internal error.
+	failed error
+	leader bool
+}
+
+func (n *simNode) boot() error {
+	n.boots++
+	hs, snap, ents := n.disk.Durable()
+	rng := stream(n.s.cfg.Seed, fmt.Sprintf("node/%s/boot/%d", n.id, n.boots))
+	rep, err := replica.New(replica.Config{
+		Raft: raft.Config{ID: n.id, Peers: n.s.ids, ElectionTick: n.s.electionTick,
+			HeartbeatTick: n.s.heartbeatTick, Rand: rng, HardState: hs, Snapshot: snap, Entries: ents,
+			MaxSizePerMsg: n.s.cfg.MaxAppendBytes, MaxInflight: n.s.cfg.MaxInflight,
+			Unsafe: n.s.cfg.RaftUnsafe},
+		Storage: n.disk, Sender: n, SnapshotEvery: n.s.cfg.SnapshotEvery,
+		RequestTimeout: n.s.requestTicks, RequestIDBase: rng.Uint64() >> 8 << 8,
+		Unsafe: n.s.cfg.Unsafe, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return fmt.Errorf("sim: boot %s: %w", n.id, err)
+	}
+	n.rep, n.up, n.paused, n.backlog, n.leader = rep, true, false, nil, false
+	return nil
+}
+
+// Send implements replica.Sender.
+func (n *simNode) Send(msgs []raft.Message) {
+	for _, m := range msgs {
+		to := n.s.node(m.To)
+		if to == nil {
+			continue
+		}
+		if m.Type == raft.MsgVoteResp && !m.Reject {
+			n.s.react.votedFor(n.id)
+		}
+		n.s.net.send(m, to.receive)
+	}
+}
+
+func (n *simNode) receive(m raft.Message) {
+	n.whenRunning(func() {
+		n.rep.Step(m)
+		n.process()
+	})
+}
+
+// whenRunning runs fn now if the process runs, later if it is paused,
+// and never if it is down (what was in flight to it is lost).
+func (n *simNode) whenRunning(fn func()) {
+	switch {
+	case !n.up:
+	case n.paused:
+		n.backlog = append(n.backlog, fn)
+	default:
+		fn()
+	}
+}
+
+func (n *simNode) tick() {
+	if n.up && !n.paused {
+		n.rep.Tick()
+		n.process()
+	}
+}
+
+func (n *simNode) process() {
+	if err := n.rep.Process(); err != nil {
+		// The node stops itself, as raftnode exits on such an error.
+		n.failed = err
+		n.crash()
+		return
+	}
+	if leader := n.rep.Status().Role == "leader"; leader != n.leader {
+		n.leader = leader
+		if leader {
+			n.s.react.elected(n.id)
+		}
+	}
+}
+
+func (n *simNode) crash() {
+	n.up, n.paused, n.backlog, n.rep = false, false, nil, nil
+	n.disk.Crash()
+}
+
+func (n *simNode) resume() {
+	n.paused = false
+	backlog := n.backlog
+	n.backlog = nil
+	for _, fn := range backlog {
+		if !n.up || n.paused {
+			return
+		}
+		fn()
+	}
+}

@@ -1,0 +1,92 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/raftcheck/raftcheck/nemesis"
+	"github.com/raftcheck/raftcheck/node/raft"
+)
+
+// reactive strikes at the instants where Raft is most fragile, which a
+// clock-driven nemesis hits only by luck: right after a node grants a
+// vote (crash and restart it at once: did it persist the vote?) and right
+// after a node wins an election (crash it or cut it off before its no-op
+// spreads, so the next leader must sort out divergent tails: Figure 8).
+// One reactive fault at a time, so the cluster still makes progress.
+type reactive struct {
+	s      *Simulator
+	rng    *rand.Rand
+	p      float64
+	kill   bool
+	cut    bool
+	active bool
+	count  int
+}
+
+func newReactive(s *Simulator) *reactive {
+	return &reactive{s: s, rng: stream(s.cfg.Seed, "reactive"), p: s.cfg.Reactive,
+		kill: slices.Contains(s.cfg.Nemesis, "kill"), cut: slices.Contains(s.cfg.Nemesis, "partition")}
+}
+
+func (r *reactive) ready() bool {
+	return r.p > 0 && !r.active && !r.s.stopClients && r.rng.Float64() < r.p
+}
+
+// votedFor is called when node grants a vote.
+func (r *reactive) votedFor(node raft.NodeID) {
+	if !r.kill || !r.ready() {
+		return
+	}
+	r.strike(0, time.Duration(r.rng.Int64N(int64(5*time.Millisecond))),
+		nemesis.Action{F: "kill", Name: "crash-after-vote", Nodes: []string{string(node)}},
+		nemesis.Action{F: "start", Name: "crash-after-vote", Nodes: []string{string(node)}})
+}
+
+// elected is called when node becomes leader.
+func (r *reactive) elected(node raft.NodeID) {
+	if !(r.kill || r.cut) || !r.ready() {
+		return
+	}
+	delay := time.Duration(r.rng.Int64N(int64(3 * time.Millisecond)))
+	hold := 20*time.Millisecond + time.Duration(r.rng.Int64N(int64(300*time.Millisecond)))
+	if r.kill && (!r.cut || r.rng.IntN(2) == 0) {
+		r.strike(delay, hold,
+			nemesis.Action{F: "kill", Name: "crash-new-leader", Nodes: []string{string(node)}},
+			nemesis.Action{F: "start", Name: "crash-new-leader", Nodes: []string{string(node)}})
+		return
+	}
+	if r.s.net.grudge != nil {
+		return // the clock-driven nemesis has a partition in place
+	}
+	r.s.reactiveCut = true
+	r.strike(delay, hold,
+		nemesis.Action{F: "partition", Name: "isolate-new-leader", Grudge: nemesis.Isolate(faults{r.s}.Nodes(), string(node))},
+		nemesis.Action{F: "heal", Name: "isolate-new-leader"})
+}
+
+// strike applies fault after delay and recovery after hold more. Both
+// run as their own events: a hook fires inside a node's Process, which
+// must finish first.
+func (r *reactive) strike(delay, hold time.Duration, fault, recovery nemesis.Action) {
+	r.active = true
+	r.count++
+	r.s.clock.after(int64(delay), func() {
+		r.s.act(fault)
+		r.s.clock.after(int64(hold), func() {
+			// Heal only our own cut: the clock-driven nemesis may have
+			// replaced it meanwhile.
+			if fault.F != "partition" || r.s.reactiveCut {
+				r.s.act(recovery)
+			}
+			r.active = false
+		})
+	})
+}
+
+// describe is for the run's statistics.
+func (r *reactive) describe() string {
+	return fmt.Sprintf("%d reactive faults (p=%.2f)", r.count, r.p)
+}

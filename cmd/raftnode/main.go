@@ -20,12 +20,9 @@ import (
 	"syscall"
 
 	"github.com/raftcheck/raftcheck/node/raft"
+	"github.com/raftcheck/raftcheck/node/replica"
 	"github.com/raftcheck/raftcheck/node/server"
 )
-
-// unsafeModes are the deliberate bugs of ARCHITECTURE.md, each switching
-// off one safety mechanism so the harness can prove it notices.
-var unsafeModes = []string{"stale-reads", "commit-prior-term", "vote-any-log", "forget-vote", "ack-before-persist", "no-dedup"}
 
 func main() {
 	if err := run(os.Args[1:], os.Stderr); err != nil {
@@ -52,7 +49,7 @@ func run(args []string, stderr io.Writer) error {
 		tick       = fs.Duration("tick", server.DefaultTick, "clock resolution of the Raft core")
 		reqTimeout = fs.Duration("request-timeout", server.DefaultRequestTimeout, "how long a client operation may take before it answers info")
 		snapEvery  = fs.Uint64("snapshot-every", 10000, "take a snapshot and compact the log every N applied entries")
-		unsafe     = fs.String("unsafe", "", "DANGER: enable a deliberate bug to test the harness: one or more of "+strings.Join(unsafeModes, ","))
+		unsafe     = fs.String("unsafe", "", "DANGER: enable a deliberate bug to test the harness: one or more of "+strings.Join(replica.UnsafeModes(), ","))
 		logLevel   = fs.String("log-level", "info", "debug, info, warn or error")
 		logFormat  = fs.String("log-format", "text", "text or json")
 	)
@@ -85,7 +82,7 @@ func run(args []string, stderr io.Writer) error {
 		Tick: *tick, Heartbeat: *heartbeat, ElectionTimeout: *election, RequestTimeout: *reqTimeout,
 		SnapshotEvery: *snapEvery, Logger: logger,
 	}
-	if err := parseUnsafe(*unsafe, &cfg); err != nil {
+	if cfg.Unsafe, cfg.RaftUnsafe, err = replica.ParseUnsafe(*unsafe); err != nil {
 		return fmt.Errorf("%w: --unsafe: %v", errUsage, err)
 	}
 	if *unsafe != "" {
@@ -116,29 +113,4 @@ func parsePeers(s string) (map[raft.NodeID]string, error) {
 		out[raft.NodeID(name)] = addr
 	}
 	return out, nil
-}
-
-func parseUnsafe(s string, cfg *server.Config) error {
-	if s == "" {
-		return nil
-	}
-	for _, mode := range strings.Split(s, ",") {
-		switch mode {
-		case "stale-reads":
-			cfg.Unsafe.StaleReads = true
-		case "commit-prior-term":
-			cfg.RaftUnsafe.CommitPriorTerm = true
-		case "vote-any-log":
-			cfg.RaftUnsafe.VoteAnyLog = true
-		case "forget-vote":
-			cfg.Unsafe.ForgetVote = true
-		case "ack-before-persist":
-			cfg.Unsafe.AckBeforePersist = true
-		case "no-dedup":
-			cfg.Unsafe.NoDedup = true
-		default:
-			return fmt.Errorf("unknown mode %q; known: %s", mode, strings.Join(unsafeModes, ", "))
-		}
-	}
-	return nil
 }

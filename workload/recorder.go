@@ -62,6 +62,9 @@ func (r *Recorder) Nemesis(typ checker.Type, f string, value json.RawMessage) {
 	r.add(checker.Event{Nemesis: true, Type: typ, F: f, Value: value})
 }
 
+// Now reads the recorder's clock.
+func (r *Recorder) Now() int64 { return r.clock() }
+
 // Events returns the history so far.
 func (r *Recorder) Events() []checker.Event {
 	r.mu.Lock()

@@ -24,6 +24,10 @@ type simNode struct {
 	// failed records a node that stopped itself on an internal error.
 	failed error
 	leader bool
+	// electedAt is the commit index when the node last became leader;
+	// committed records that it has committed since.
+	electedAt uint64
+	committed bool
 }
 
 func (n *simNode) boot() error {
@@ -93,11 +97,20 @@ func (n *simNode) process() {
 		n.crash()
 		return
 	}
-	if leader := n.rep.Status().Role == "leader"; leader != n.leader {
+	st := n.rep.Status()
+	if leader := st.Role == "leader"; leader != n.leader {
 		n.leader = leader
 		if leader {
+			n.electedAt, n.committed = st.Commit, false
 			n.s.react.elected(n.id)
 		}
+	}
+	if n.leader && st.CommitTerm < st.Term && st.Commit > n.electedAt {
+		n.s.oldTermCommits++
+	}
+	if n.leader && !n.committed && st.Commit > n.electedAt {
+		n.committed = true
+		n.s.react.firstCommit(n.id)
 	}
 }
 

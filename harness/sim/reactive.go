@@ -12,9 +12,11 @@ import (
 
 // reactive strikes at the instants where Raft is most fragile, which a
 // clock-driven nemesis hits only by luck: right after a node grants a
-// vote (crash and restart it at once: did it persist the vote?) and right
+// vote (crash and restart it at once: did it persist the vote?), right
 // after a node wins an election (crash it or cut it off before its no-op
-// spreads, so the next leader must sort out divergent tails: Figure 8).
+// spreads, leaving divergent tails behind), and at a new leader's first
+// commit (cut it off while that commit's news is in flight: whatever it
+// committed must survive without it; Figure 8 is about this moment).
 // One reactive fault at a time, so the cluster still makes progress.
 type reactive struct {
 	s      *Simulator
@@ -65,6 +67,20 @@ func (r *reactive) elected(node raft.NodeID) {
 	r.strike(delay, hold,
 		nemesis.Action{F: "partition", Name: "isolate-new-leader", Grudge: nemesis.Isolate(faults{r.s}.Nodes(), string(node))},
 		nemesis.Action{F: "heal", Name: "isolate-new-leader"})
+}
+
+// firstCommit is called when a leader first advances its commit index
+// in its term. The cut drops messages in flight, as a real partition
+// does.
+func (r *reactive) firstCommit(node raft.NodeID) {
+	if !r.cut || r.s.net.grudge != nil || !r.ready() {
+		return
+	}
+	hold := 200*time.Millisecond + time.Duration(r.rng.Int64N(int64(800*time.Millisecond)))
+	r.s.reactiveCut = true
+	r.strike(0, hold,
+		nemesis.Action{F: "partition", Name: "isolate-at-first-commit", Grudge: nemesis.Isolate(faults{r.s}.Nodes(), string(node))},
+		nemesis.Action{F: "heal", Name: "isolate-at-first-commit"})
 }
 
 // strike applies fault after delay and recovery after hold more. Both

@@ -48,10 +48,10 @@ type Config struct {
 	Retries       int
 	SnapshotEvery uint64
 	// Vary draws unset tuning knobs from the seed; see Resolve.
-	Vary bool
-	Workload      workload.GeneratorConfig
-	Unsafe        replica.Unsafe
-	RaftUnsafe    raft.Unsafe
+	Vary       bool
+	Workload   workload.GeneratorConfig
+	Unsafe     replica.Unsafe
+	RaftUnsafe raft.Unsafe
 }
 
 // Resolve returns the configuration a run uses: with Vary, the knobs left
@@ -68,6 +68,11 @@ func (c Config) Resolve() Config {
 		}
 		if c.NemesisInterval == 0 {
 			c.NemesisInterval = 300*time.Millisecond + time.Duration(k.Int64N(int64(3*time.Second)))
+			if k.IntN(4) == 0 {
+				// A storm: faults change faster than elections settle,
+				// leaving divergent log tails everywhere.
+				c.NemesisInterval = 50*time.Millisecond + time.Duration(k.Int64N(int64(250*time.Millisecond)))
+			}
 		}
 		if c.Reactive == 0 {
 			c.Reactive = []float64{0.02, 0.1, 0.3, 0.6}[k.IntN(4)]
@@ -118,6 +123,9 @@ type Stats struct {
 	NodeFailures []string
 	Faults       int
 	Reactive     int
+	// OldTermCommits counts leader steps that left the commit index on an
+	// entry of an earlier term: only the commit-prior-term bug does that.
+	OldTermCommits int
 }
 
 // Simulator is one run in progress.
@@ -138,7 +146,8 @@ type Simulator struct {
 	react                                     *reactive
 	// reactiveCut is set while a partition of the reactive nemesis is in
 	// place; any clock-driven partition or heal replaces it.
-	reactiveCut bool
+	reactiveCut    bool
+	oldTermCommits int
 }
 
 // Run executes a simulation and returns its history.
@@ -187,7 +196,7 @@ func Run(cfg Config) ([]checker.Event, Stats, error) {
 	s.clock.runUntil(s.clock.now + int64(10*time.Second))
 
 	st := Stats{VirtualTime: time.Duration(s.clock.now), Events: s.clock.ran, Net: s.net.stats,
-		Faults: s.faults, Reactive: s.react.count}
+		Faults: s.faults, Reactive: s.react.count, OldTermCommits: s.oldTermCommits}
 	for _, n := range s.nodes {
 		if n.failed != nil {
 			st.NodeFailures = append(st.NodeFailures, fmt.Sprintf("%s: %v", n.id, n.failed))

@@ -93,7 +93,9 @@ func (l *raftLog) append(ents ...Entry) {
 	}
 	first := ents[0].Index
 	keep := first - l.firstIndex()
-	l.entries = append(l.entries[:keep:keep], ents...)
+	// Appending in place is safe: every slice handed out of the log
+	// (slice, unstable, compact) is a copy.
+	l.entries = append(l.entries[:keep], ents...)
 	if l.stabled >= first {
 		l.stabled = first - 1
 	}

@@ -230,7 +230,9 @@ func (r *raft) handleAppResp(m Message) {
 		}
 		return
 	}
-	if !pr.maybeUpdate(m.Index) {
+	// A probe confirmed at the match we already knew (an empty log, or
+	// an empty append) also ends probing, or the follower stays paused.
+	if !pr.maybeUpdate(m.Index) && (pr.state != probeState || pr.match != m.Index) {
 		return
 	}
 	switch {

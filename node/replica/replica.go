@@ -206,7 +206,7 @@ func (r *Replica) answer(p *pendingReq, resp Response) {
 func (r *Replica) Status() Status {
 	st := r.rn.Status()
 	return Status{ID: r.id, Role: st.State.String(), Term: st.Term, Leader: st.Lead,
-		Commit: st.Commit, Applied: r.applied, LastIndex: st.LastIndex,
+		Commit: st.Commit, CommitTerm: st.CommitTerm, Applied: r.applied, LastIndex: st.LastIndex,
 		SnapshotIndex: r.snapIndex, Pending: r.pending.len()}
 }
 

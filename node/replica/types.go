@@ -115,12 +115,15 @@ type Unsafe struct {
 
 // Status is the replica's state for observers.
 type Status struct {
-	ID      raft.NodeID
-	Role    string
-	Term    uint64
-	Leader  raft.NodeID
-	Commit  uint64
-	Applied uint64
+	ID     raft.NodeID
+	Role   string
+	Term   uint64
+	Leader raft.NodeID
+	Commit uint64
+	// CommitTerm is the term of the entry at Commit: below Term on a
+	// leader until its first entry of the term commits.
+	CommitTerm uint64
+	Applied    uint64
 	// LastIndex and SnapshotIndex describe the log held.
 	LastIndex     uint64
 	SnapshotIndex uint64

@@ -14,8 +14,11 @@ import (
 type Store struct {
 	hs, syncedHS     raft.HardState
 	ents, syncedEnts []raft.Entry
-	snap             raft.Snapshot
-	syncs            uint64
+	// dirty is the position in ents of the first entry changed since the
+	// last Sync, so Sync copies only what changed.
+	dirty int
+	snap  raft.Snapshot
+	syncs uint64
 }
 
 // Append writes hard state and entries without making them durable.
@@ -33,6 +36,7 @@ func (s *Store) Append(hs raft.HardState, ents []raft.Entry) error {
 			return fmt.Errorf("memstore: append of index %d leaves a gap after %d", e.Index, first+uint64(len(s.ents))-1)
 		}
 		s.ents = append(s.ents[:at], e)
+		s.dirty = min(s.dirty, int(at))
 	}
 	return nil
 }
@@ -40,7 +44,9 @@ func (s *Store) Append(hs raft.HardState, ents []raft.Entry) error {
 // Sync makes everything appended durable.
 func (s *Store) Sync() error {
 	s.syncedHS = s.hs
-	s.syncedEnts = slices.Clone(s.ents)
+	keep := min(s.dirty, len(s.syncedEnts))
+	s.syncedEnts = append(s.syncedEnts[:keep], s.ents[keep:]...)
+	s.dirty = len(s.ents)
 	s.syncs++
 	return nil
 }
@@ -60,6 +66,7 @@ func (s *Store) SaveSnapshot(snap raft.Snapshot) error {
 		return nil
 	}
 	s.ents, s.syncedEnts = trim(s.ents), trim(s.syncedEnts)
+	s.dirty = 0
 	s.snap = snap
 	return nil
 }
@@ -68,6 +75,7 @@ func (s *Store) SaveSnapshot(snap raft.Snapshot) error {
 func (s *Store) Crash() {
 	s.hs = s.syncedHS
 	s.ents = slices.Clone(s.syncedEnts)
+	s.dirty = len(s.ents)
 }
 
 // Durable returns what a restart recovers.

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/raftcheck/raftcheck/checker"
+	"github.com/raftcheck/raftcheck/harness"
+)
+
+func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	fs := flag.NewFlagSet("raftcheck check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	timeout := fs.Duration("check-timeout", 5*time.Minute, "bound on the check; past it the verdict is unknown")
+	html := fs.Bool("html", false, "write the HTML view even for a valid history")
+	if err := fs.Parse(args); err != nil {
+		return exitHarness, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() != 1 {
+		return exitHarness, fmt.Errorf("%w: want one PATH: a run directory or a history.jsonl file", errUsage)
+	}
+	path := fs.Arg(0)
+	dir, file := path, filepath.Join(path, harness.HistoryFile)
+	if st, err := os.Stat(path); err != nil {
+		return exitHarness, fmt.Errorf("%s: %w", path, err)
+	} else if !st.IsDir() {
+		dir, file = filepath.Dir(path), path
+	}
+	events, err := checker.ReadFile(file)
+	if err != nil {
+		return exitHarness, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	res, err := checker.Check(cctx, events)
+	if err != nil {
+		return exitHarness, err
+	}
+	fmt.Fprintf(stdout, "%s: %d ok, %d fail, %d info: %s", file, res.Counts.OK, res.Counts.Fail, res.Counts.Info,
+		strings.ToUpper(res.Verdict.String()))
+	if f := res.Failing(); len(f) > 0 {
+		fmt.Fprintf(stdout, " (keys %s)", strings.Join(f, ", "))
+	}
+	fmt.Fprintln(stdout)
+	if res.Verdict != checker.Valid || *html {
+		name, err := harness.WriteHTMLView(dir, res, events, *html)
+		if err != nil {
+			return exitHarness, err
+		}
+		fmt.Fprintf(stdout, "view: %s\n", filepath.Join(dir, name))
+	}
+	return exitCode(res.Verdict), nil
+}

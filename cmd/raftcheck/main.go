@@ -1,0 +1,80 @@
+// Command raftcheck tests a Raft system for linearizability under faults.
+//
+//	raftcheck test  [flags]   run one test (docker or simulator), check it, store it
+//	raftcheck sim   [flags]   run many seeds in the simulator until one fails
+//	raftcheck check PATH      re-check a stored run or history file
+//
+// Exit status: 0 linearizable, 1 not linearizable, 2 unknown, 3 the
+// harness itself failed (including bad flags).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit statuses, Jepsen's plus one for harness failures.
+const (
+	exitValid   = 0
+	exitInvalid = 1
+	exitUnknown = 2
+	exitHarness = 3
+)
+
+const usage = `raftcheck: prove a Raft system linearizable under faults
+
+usage:
+  raftcheck test  [--backend docker|sim] [--nodes 5] [--nemesis partition,kill,pause] [--time-limit 60s] ...
+  raftcheck sim   --seeds N [--seed START] [--unsafe MODE] [test flags]
+  raftcheck check PATH        (a run directory or a history.jsonl)
+
+Run 'raftcheck COMMAND -h' for a command's flags.
+Exit status: 0 linearizable, 1 not linearizable, 2 unknown, 3 harness error.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// errUsage marks errors in the command line.
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitHarness
+	}
+	var code int
+	var err error
+	switch args[0] {
+	case "test":
+		code, err = cmdTest(ctx, args[1:], stdout, stderr)
+	case "sim":
+		code, err = cmdSim(ctx, args[1:], stdout, stderr)
+	case "check":
+		code, err = cmdCheck(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitValid
+	default:
+		fmt.Fprintf(stderr, "raftcheck: unknown command %q\n\n%s", args[0], usage)
+		return exitHarness
+	}
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return exitValid
+	case err != nil:
+		fmt.Fprintf(stderr, "raftcheck %s: %v\n", args[0], err)
+		return exitHarness
+	}
+	return code
+}

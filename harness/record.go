@@ -1,0 +1,123 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/raftcheck/raftcheck/checker"
+)
+
+// Outcome is a finished run: its history and what the backend observed.
+type Outcome struct {
+	Events    []checker.Event
+	StartedAt time.Time
+	Duration  time.Duration
+	Faults    []Fault
+	Notes     []string
+}
+
+// CheckAndStore checks a run's history and writes its run directory
+// under root: test.json, history.jsonl, results.json, the HTML view when
+// the verdict is not valid (or htmlAlways), and root/latest.
+func CheckAndStore(ctx context.Context, root string, cfg TestConfig, out Outcome, htmlAlways bool) (RunResult, string, error) {
+	dir, err := NewRunDir(root, cfg.Name, out.StartedAt)
+	if err != nil {
+		return RunResult{}, "", err
+	}
+	res := RunResult{Test: cfg.Name, StartedAt: out.StartedAt, Duration: Duration(out.Duration),
+		Faults: out.Faults, Notes: out.Notes, Replay: cfg.ReplayCommand(), Latency: Latencies(out.Events)}
+	if err := WriteJSON(filepath.Join(dir, TestFile), cfg); err != nil {
+		return res, dir, err
+	}
+	if err := WriteHistory(dir, out.Events); err != nil {
+		return res, dir, err
+	}
+	checkStart := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.CheckTimeout))
+	cr, err := checker.Check(cctx, out.Events)
+	cancel()
+	if err != nil {
+		return res, dir, fmt.Errorf("check: %w", err)
+	}
+	res.CheckDuration = Duration(time.Since(checkStart))
+	res.Verdict, res.Counts, res.FailingKeys = cr.Verdict, cr.Counts, cr.Failing()
+	if cr.Verdict != checker.Valid || htmlAlways {
+		if res.HTML, err = WriteHTMLView(dir, cr, out.Events, htmlAlways); err != nil {
+			return res, dir, err
+		}
+	}
+	if err := WriteJSON(filepath.Join(dir, ResultsFile), res); err != nil {
+		return res, dir, err
+	}
+	if err := PointLatest(root, dir); err != nil {
+		return res, dir, err
+	}
+	return res, dir, nil
+}
+
+// PrintSummary writes a one-screen summary of a run.
+func PrintSummary(w io.Writer, cfg TestConfig, res RunResult, dir string) {
+	fmt.Fprintf(w, "\n%s  backend=%s nodes=%d nemesis=%s seed=%d%s\n", cfg.Name, cfg.Backend, cfg.Nodes,
+		orNone(strings.Join(cfg.Nemesis, ",")), cfg.Seed, unsafeNote(cfg.Unsafe))
+	fmt.Fprintf(w, "  operations: %d ok, %d fail, %d info   in %v (check %v)\n",
+		res.Counts.OK, res.Counts.Fail, res.Counts.Info,
+		time.Duration(res.Duration).Round(time.Millisecond), time.Duration(res.CheckDuration).Round(time.Millisecond))
+	if l, ok := res.Latency["all"]; ok {
+		fmt.Fprintf(w, "  latency (ok ops): p50 %v  p99 %v  max %v\n", time.Duration(l.P50).Round(time.Microsecond),
+			time.Duration(l.P99).Round(time.Microsecond), time.Duration(l.Max).Round(time.Microsecond))
+	}
+	if len(res.Faults) > 0 {
+		bit, unknown := 0, 0
+		for _, f := range res.Faults {
+			switch {
+			case f.Bit == nil:
+				unknown++
+			case *f.Bit:
+				bit++
+			}
+		}
+		fmt.Fprintf(w, "  faults: %d injected", len(res.Faults))
+		if unknown < len(res.Faults) {
+			fmt.Fprintf(w, ", %d seen to bite, %d did NOT bite", bit, len(res.Faults)-bit-unknown)
+		}
+		fmt.Fprintln(w)
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
+	fmt.Fprintf(w, "  verdict: %s", strings.ToUpper(res.Verdict.String()))
+	if len(res.FailingKeys) > 0 {
+		fmt.Fprintf(w, " (keys %s)", strings.Join(res.FailingKeys, ", "))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  results: %s\n", dir)
+	if res.HTML != "" {
+		fmt.Fprintf(w, "  view:    %s\n", filepath.Join(dir, res.HTML))
+	}
+	fmt.Fprintf(w, "  replay:  %s\n", res.Replay)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func unsafeNote(u string) string {
+	if u == "" {
+		return ""
+	}
+	return " UNSAFE=" + u
+}
+
+// Exists reports whether path exists (for callers checking run dirs).
+func Exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

@@ -28,6 +28,7 @@ type simNode struct {
 	// committed records that it has committed since.
 	electedAt uint64
 	committed bool
+	lastIndex uint64
 }
 
 func (n *simNode) boot() error {
@@ -108,9 +109,16 @@ func (n *simNode) process() {
 	if n.leader && st.CommitTerm < st.Term && st.Commit > n.electedAt {
 		n.s.oldTermCommits++
 	}
+	if n.leader && st.LastIndex > n.lastIndex && n.s.fig8 != nil {
+		n.s.fig8.appended(n.id)
+	}
+	n.lastIndex = st.LastIndex
 	if n.leader && !n.committed && st.Commit > n.electedAt {
 		n.committed = true
 		n.s.react.firstCommit(n.id)
+		if n.s.fig8 != nil {
+			n.s.fig8.firstCommit(n.id)
+		}
 	}
 }
 

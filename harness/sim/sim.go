@@ -48,7 +48,10 @@ type Config struct {
 	Retries       int
 	SnapshotEvery uint64
 	// Vary draws unset tuning knobs from the seed; see Resolve.
-	Vary       bool
+	Vary bool
+	// Figure8 replaces the clock-driven partitions by the choreography
+	// of figure8.go.
+	Figure8    bool
 	Workload   workload.GeneratorConfig
 	Unsafe     replica.Unsafe
 	RaftUnsafe raft.Unsafe
@@ -76,6 +79,17 @@ func (c Config) Resolve() Config {
 		}
 		if c.Reactive == 0 {
 			c.Reactive = []float64{0.02, 0.1, 0.3, 0.6}[k.IntN(4)]
+		}
+		if slices.Contains(c.Nemesis, "partition") && k.IntN(4) == 0 {
+			c.Figure8 = true
+			// One entry per append: a leader's first commit can then be
+			// of inherited entries alone.
+			c.MaxAppendBytes = 1
+			if c.ClientTimeout == 0 {
+				// Clients wait out the whole choreography, so the
+				// commit at its end is acknowledged to them.
+				c.ClientTimeout = 3 * time.Second
+			}
 		}
 	}
 	c.defaults()
@@ -148,6 +162,8 @@ type Simulator struct {
 	// place; any clock-driven partition or heal replaces it.
 	reactiveCut    bool
 	oldTermCommits int
+	fig8           *figure8
+	figure8Armed   bool
 }
 
 // Run executes a simulation and returns its history.
@@ -181,7 +197,13 @@ func Run(cfg Config) ([]checker.Event, Stats, error) {
 	end := int64(cfg.TimeLimit)
 	s.react = newReactive(s)
 	s.startClients()
-	s.startNemesis(end)
+	if cfg.Figure8 {
+		s.react.p = 0 // the choreography alone decides the partitions
+		s.fig8 = newFigure8(s)
+		s.fig8.start(end)
+	} else {
+		s.startNemesis(end)
+	}
 	s.clock.runUntil(end)
 
 	// Heal everything, let the cluster recover, and read every key once

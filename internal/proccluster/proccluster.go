@@ -37,8 +37,23 @@ type Node struct {
 	LogPath    string
 	Client     *workload.RaftnodeClient
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
+	mu   sync.Mutex
+	proc *process // the latest run, exited or not; nil before the first
+}
+
+// process is one run of a node's binary.
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed once Wait has returned; cmd.ProcessState is set
+}
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // Cluster is a running set of raftnode processes.
@@ -100,17 +115,18 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// StartNode (re)starts node i with its existing data directory.
+// StartNode (re)starts node i with its existing data directory. Its
+// output is appended to LogPath.
 func (c *Cluster) StartNode(i int) error {
 	n := c.Nodes[i]
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.cmd != nil {
+	if n.proc != nil && !n.proc.exited() {
 		return fmt.Errorf("proccluster: %s is already running", n.ID)
 	}
 	logf, err := os.OpenFile(n.LogPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
-		return err
+		return fmt.Errorf("proccluster: %w", err)
 	}
 	args := append([]string{"--id", n.ID, "--peers", c.peers, "--client-addr", n.ClientAddr,
 		"--data-dir", n.DataDir}, c.cfg.Args...)
@@ -120,31 +136,70 @@ func (c *Cluster) StartNode(i int) error {
 		logf.Close()
 		return fmt.Errorf("proccluster: start %s: %w", n.ID, err)
 	}
-	n.cmd = cmd
-	go func() { cmd.Wait(); logf.Close() }()
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	n.proc = p
+	go func() {
+		_ = cmd.Wait() // the exit status is read from cmd.ProcessState
+		logf.Close()
+		close(p.done)
+	}()
 	return nil
 }
 
 // Kill sends SIGKILL to node i and waits until it is gone.
-func (c *Cluster) Kill(i int) error { return c.signal(i, syscall.SIGKILL) }
+func (c *Cluster) Kill(i int) error {
+	_, err := c.signal(i, syscall.SIGKILL, 5*time.Second)
+	return err
+}
 
-// Terminate sends SIGTERM (a clean shutdown) to node i and waits.
-func (c *Cluster) Terminate(i int) error { return c.signal(i, syscall.SIGTERM) }
+// Terminate sends SIGTERM (a clean shutdown) to node i, waits up to
+// timeout for it to exit and returns how it exited. Past the timeout it
+// is killed and Terminate reports an error.
+func (c *Cluster) Terminate(i int, timeout time.Duration) (*os.ProcessState, error) {
+	return c.signal(i, syscall.SIGTERM, timeout)
+}
 
-func (c *Cluster) signal(i int, sig syscall.Signal) error {
+// signal sends sig to node i and waits for it to exit. A node that was
+// not running is not an error; its last exit state is returned, if any.
+func (c *Cluster) signal(i int, sig syscall.Signal, timeout time.Duration) (*os.ProcessState, error) {
 	n := c.Nodes[i]
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.cmd == nil {
-		return nil
+	p := n.proc
+	if p == nil {
+		return nil, nil
 	}
-	if err := n.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return err
+	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return nil, fmt.Errorf("proccluster: signal %s: %w", n.ID, err)
 	}
-	for n.cmd.ProcessState == nil {
-		time.Sleep(5 * time.Millisecond)
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState, nil
+	case <-time.After(timeout):
 	}
-	n.cmd = nil
+	_ = p.cmd.Process.Kill()
+	<-p.done
+	return p.cmd.ProcessState, fmt.Errorf("proccluster: %s did not exit within %v of %v; killed", n.ID, timeout, sig)
+}
+
+// KillAll sends SIGKILL to every running node before waiting for any, so
+// they die within a moment of each other: a power loss.
+func (c *Cluster) KillAll() error {
+	var procs []*process
+	for _, n := range c.Nodes {
+		n.mu.Lock()
+		if p := n.proc; p != nil && !p.exited() {
+			if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+				n.mu.Unlock()
+				return fmt.Errorf("proccluster: kill %s: %w", n.ID, err)
+			}
+			procs = append(procs, p)
+		}
+		n.mu.Unlock()
+	}
+	for _, p := range procs {
+		<-p.done
+	}
 	return nil
 }
 
@@ -153,14 +208,24 @@ func (c *Cluster) Running(i int) bool {
 	n := c.Nodes[i]
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.cmd != nil
+	return n.proc != nil && !n.proc.exited()
 }
 
 // Stop kills every node.
 func (c *Cluster) Stop() {
 	for i := range c.Nodes {
-		c.Kill(i)
+		_ = c.Kill(i)
 	}
+	c.HTTP.CloseIdleConnections()
+}
+
+// Log returns what node i has written to its log so far.
+func (c *Cluster) Log(i int) string {
+	b, err := os.ReadFile(c.Nodes[i].LogPath)
+	if err != nil {
+		return fmt.Sprintf("(reading %s: %v)", c.Nodes[i].LogPath, err)
+	}
+	return string(b)
 }
 
 // Leader waits until a majority of running nodes agree on a leader and
@@ -168,10 +233,12 @@ func (c *Cluster) Stop() {
 func (c *Cluster) Leader(ctx context.Context) (int, error) {
 	for {
 		votes := map[string]int{}
+		running := 0
 		for i, n := range c.Nodes {
 			if !c.Running(i) {
 				continue
 			}
+			running++
 			sctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 			st, err := n.Client.Status(sctx)
 			cancel()
@@ -183,6 +250,9 @@ func (c *Cluster) Leader(ctx context.Context) (int, error) {
 			if votes[n.ID] > len(c.Nodes)/2 && c.Running(i) {
 				return i, nil
 			}
+		}
+		if running <= len(c.Nodes)/2 {
+			return -1, fmt.Errorf("proccluster: no leader possible: only %d of %d nodes are running", running, len(c.Nodes))
 		}
 		select {
 		case <-ctx.Done():

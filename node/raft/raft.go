@@ -16,11 +16,7 @@ var ErrProposalDropped = errors.New("raft: proposal dropped: no leader")
 // harness catches the resulting bugs. Never set them in production.
 type Unsafe struct {
 	// CommitPriorTerm commits an entry once a majority stores it, whatever
-	// its term: the bug of Figure 8 of the Raft paper. As in the figure, a
-	// new leader also appends no no-op: with one, the leader's own-term
-	// entry travels right behind the inherited ones and the window for
-	// the bug shrinks to one round trip (see TestFigure8 for the bug with
-	// the no-op in place).
+	// its term: the bug of Figure 8 of the Raft paper.
 	CommitPriorTerm bool
 	// VoteAnyLog grants votes without the election restriction (§5.4.1).
 	VoteAnyLog bool
@@ -246,9 +242,7 @@ func (r *raft) becomeLeader() {
 	r.prs[r.id].becomeReplicate()
 	// The no-op lets the leader commit entries of earlier terms, which it
 	// may only do indirectly, through an entry of its own term (§5.4.2).
-	if !r.unsafe.CommitPriorTerm {
-		r.appendEntry(Entry{Type: EntryNoop})
-	}
+	r.appendEntry(Entry{Type: EntryNoop})
 }
 
 // appendEntry appends to the leader's own log.

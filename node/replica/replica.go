@@ -50,7 +50,9 @@ type Replica struct {
 
 	pending pendingTable
 	soft    raft.SoftState
-	stats   Stats
+	// synced is the hard state last made durable.
+	synced raft.HardState
+	stats  Stats
 	// deferred holds an unwritten batch in AckBeforePersist mode.
 	deferred    []raft.Ready
 	deferredAge int
@@ -76,6 +78,7 @@ func New(cfg Config) (*Replica, error) {
 		return nil, err
 	}
 	r := &Replica{
+		synced:        cfg.Raft.HardState,
 		id:            cfg.Raft.ID,
 		rn:            rn,
 		store:         store,

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// latency summarizes a sample of durations, in milliseconds.
+type latency struct {
+	N     int     `json:"n"`
+	P50ms float64 `json:"p50_ms"`
+	P99ms float64 `json:"p99_ms"`
+	MaxMs float64 `json:"max_ms"`
+}
+
+func summarize(d []time.Duration) latency {
+	if len(d) == 0 {
+		return latency{}
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return latency{N: len(s), P50ms: ms(percentile(s, 0.50)), P99ms: ms(percentile(s, 0.99)), MaxMs: ms(s[len(s)-1])}
+}
+
+// percentile is the nearest-rank percentile of sorted durations.
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	rank := int(q*float64(len(sorted)) + 0.999999)
+	return sorted[min(max(rank, 1), len(sorted))-1]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// configReport is the part of the configuration the figures depend on.
+type configReport struct {
+	Nodes             int     `json:"nodes"`
+	DurationSec       float64 `json:"duration_sec"`
+	HeartbeatMs       float64 `json:"heartbeat_ms"`
+	ElectionTimeoutMs float64 `json:"election_timeout_ms"`
+	Raftnode          string  `json:"raftnode"`
+	Started           string  `json:"started"`
+}
+
+func (c config) report() configReport {
+	return configReport{Nodes: 3, DurationSec: c.duration.Seconds(), HeartbeatMs: ms(c.heartbeat),
+		ElectionTimeoutMs: ms(c.electionTimeout), Raftnode: c.raftnode,
+		Started: time.Now().UTC().Format(time.RFC3339)}
+}
+
+// results is everything raftbench measured.
+type results struct {
+	Config           configReport     `json:"config"`
+	Load             []loadResult     `json:"load"`
+	Failovers        []failoverResult `json:"failovers"`
+	FailoverMedianMs float64          `json:"failover_median_ms"`
+	Fsync            latency          `json:"fsync_4k"`
+}
+
+func (r *results) summarize() {
+	var d []time.Duration
+	for _, f := range r.Failovers {
+		d = append(d, f.Duration)
+	}
+	if len(d) > 0 {
+		r.FailoverMedianMs = summarize(d).P50ms
+	}
+}
+
+func (r *results) writeTable(w io.Writer) error {
+	c := r.Config
+	fmt.Fprintf(w, "raftbench: %d raftnode processes on loopback; heartbeat %gms, election timeout %gms; %gs per run\n\n",
+		c.Nodes, c.HeartbeatMs, c.ElectionTimeoutMs, c.DurationSec)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "operation\tclients\tops/s\tp50\tp99\tmax\tok\terrors\t")
+	for _, l := range r.Load {
+		name := string(l.Op)
+		if l.Op == opRead {
+			name = "read (linearizable)"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%d\t\n", name, l.Clients, l.OpsPerSec,
+			fmtMs(l.Latency.P50ms), fmtMs(l.Latency.P99ms), fmtMs(l.Latency.MaxMs), l.OK, l.Errors)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(r.Failovers) > 0 {
+		var trials []string
+		for _, f := range r.Failovers {
+			trials = append(trials, fmt.Sprintf("%s (killed %s)", fmtMs(f.Ms), f.Killed))
+		}
+		fmt.Fprintf(w, "\nfailover, kill -9 leader -> first acknowledged write: %s; median %s (probe every %v)\n",
+			strings.Join(trials, ", "), fmtMs(r.FailoverMedianMs), probeInterval)
+	}
+	_, err := fmt.Fprintf(w, "fsync floor, 4 KiB write+fsync x%d in the data directory: p50 %s, p99 %s, max %s\n",
+		r.Fsync.N, fmtMs(r.Fsync.P50ms), fmtMs(r.Fsync.P99ms), fmtMs(r.Fsync.MaxMs))
+	return err
+}
+
+func fmtMs(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0fms", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1fms", v)
+	default:
+		return fmt.Sprintf("%.2fms", v)
+	}
+}
+
+func (r *results) writeJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
+	return nil
+}

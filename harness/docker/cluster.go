@@ -1,0 +1,357 @@
+// Package docker runs a raftnode cluster in containers with
+// testcontainers-go and injects real faults into it: iptables partitions
+// inside each container, SIGKILL, and the cgroup freezer. Cluster
+// implements nemesis.Faults.
+//
+// Layout: one private bridge network with a subnet of its own; nodes
+// n1..nN, each reachable by its name (a network alias) at a fixed IP, peer
+// port 7000; the client API (port 8000) mapped to a fixed port on
+// 127.0.0.1. Each node keeps its data in a volume, so a killed and
+// restarted node (the same container) resumes from its disk.
+//
+// Fixed IPs and host ports are chosen at Start and survive kill and
+// restart: ClientAddr stays valid for the life of the cluster, and the
+// partition rules, which name peers by source IP, stay true when a peer
+// restarts.
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	tcnetwork "github.com/testcontainers/testcontainers-go/network"
+
+	"github.com/raftcheck/raftcheck/nemesis"
+	"github.com/raftcheck/raftcheck/workload"
+)
+
+// DefaultImage is the image `make image` builds.
+const DefaultImage = "raftcheck/raftnode:dev"
+
+// Ports inside each container.
+const (
+	PeerPort   = 7000
+	ClientPort = 8000
+)
+
+const (
+	dataDir      = "/var/lib/raftnode"
+	startTimeout = 60 * time.Second // for every node to answer /v1/status
+)
+
+// Config describes a cluster.
+type Config struct {
+	Nodes  int      // 3 or 5, usually
+	Image  string   // default DefaultImage
+	Args   []string // extra raftnode flags for every node
+	RunID  string   // value of LabelRun; default: a timestamp
+	Logger *slog.Logger
+}
+
+// Cluster is a running raftnode cluster in containers. Its methods are
+// safe for concurrent use; fault injections are serialized.
+type Cluster struct {
+	cfg      Config
+	log      *slog.Logger
+	provider *testcontainers.DockerProvider
+	api      client.APIClient
+	network  *testcontainers.DockerNetwork
+	nodes    []*node // sorted by name
+	byName   map[string]*node
+	http     *http.Client
+
+	mu     sync.Mutex     // serializes faults
+	grudge nemesis.Grudge // the partition in force; nil: none
+}
+
+type node struct {
+	name     string
+	ip       netip.Addr
+	hostPort int
+	ctr      *testcontainers.DockerContainer
+	client   *workload.RaftnodeClient
+}
+
+// Start creates the network and the nodes, and returns once every node
+// answers GET /v1/status. On failure it removes whatever it created.
+// It does not remove leftovers of earlier runs: that is Cleanup's job.
+func Start(ctx context.Context, cfg Config) (*Cluster, error) {
+	if cfg.Nodes < 1 || cfg.Nodes > 99 {
+		return nil, fmt.Errorf("docker: Config.Nodes = %d; want 1 to 99 (3 or 5, usually)", cfg.Nodes)
+	}
+	if cfg.Image == "" {
+		cfg.Image = DefaultImage
+	}
+	if cfg.RunID == "" {
+		cfg.RunID = time.Now().UTC().Format("20060102T150405.000000000Z")
+	}
+	if !validRunID.MatchString(cfg.RunID) {
+		return nil, fmt.Errorf("docker: RunID %q: use letters, digits, '.', '_' and '-' only", cfg.RunID)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	log := cfg.Logger.With("component", "docker", "run", cfg.RunID)
+	p, err := newProvider(log)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{cfg: cfg, log: log, provider: p, api: p.Client(), byName: map[string]*node{},
+		http: workload.NewHTTPClient(4 * cfg.Nodes)}
+	if err := c.start(ctx); err != nil {
+		if cerr := c.Close(ctx); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("and cleaning up after it: %w", cerr))
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+var validRunID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+func (c *Cluster) start(ctx context.Context) error {
+	began := time.Now()
+	if err := ping(ctx, c.api); err != nil {
+		return err
+	}
+	if _, err := c.api.ImageInspect(ctx, c.cfg.Image); err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("image %s not found: build it with `make image`: %w", c.cfg.Image, err)
+		}
+		return fmt.Errorf("inspect image %s: %w", c.cfg.Image, err)
+	}
+	subnet, err := c.createNetwork(ctx)
+	if err != nil {
+		return err
+	}
+	ports, err := freePorts(c.cfg.Nodes)
+	if err != nil {
+		return err
+	}
+	var peers []string
+	for i := range c.cfg.Nodes {
+		name := fmt.Sprintf("n%d", i+1)
+		n := &node{name: name, ip: nthAddr(subnet, 10+i), hostPort: ports[i]}
+		n.client = workload.NewRaftnodeClient(n.addr(), c.http)
+		c.nodes = append(c.nodes, n)
+		c.byName[name] = n
+		peers = append(peers, fmt.Sprintf("%s=%s:%d", name, name, PeerPort))
+	}
+	errs := make([]error, len(c.nodes))
+	var wg sync.WaitGroup
+	for i, n := range c.nodes {
+		wg.Go(func() { errs[i] = c.createNode(ctx, n, strings.Join(peers, ",")) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, n := range c.nodes {
+		if err := c.waitStatus(ctx, n, startTimeout); err != nil {
+			return err
+		}
+	}
+	c.log.Info("cluster started", "nodes", c.cfg.Nodes, "subnet", subnet, "took", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// createNetwork makes the private network with a subnet of its own, so
+// nodes can have fixed IPs. A random /24 in 172.28.0.0/14 is tried until
+// one does not overlap an existing network.
+func (c *Cluster) createNetwork(ctx context.Context) (netip.Prefix, error) {
+	var lastErr error
+	for range 16 {
+		subnet := netip.PrefixFrom(netip.AddrFrom4([4]byte{172, byte(28 + rand.IntN(4)), byte(rand.IntN(256)), 0}), 24)
+		nw, err := tcnetwork.New(ctx,
+			tcnetwork.WithLabels(c.labels("")),
+			tcnetwork.WithIPAM(&network.IPAM{Driver: "default", Config: []network.IPAMConfig{{Subnet: subnet}}}))
+		if err == nil {
+			c.network = nw
+			return subnet, nil
+		}
+		lastErr = err
+		if !strings.Contains(strings.ToLower(err.Error()), "overlap") {
+			break
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("create the cluster's network: %w", lastErr)
+}
+
+func nthAddr(p netip.Prefix, n int) netip.Addr {
+	a := p.Addr().As4()
+	a[3] = byte(n)
+	return netip.AddrFrom4(a)
+}
+
+// freePorts asks the kernel for n unused loopback ports. Another process
+// could take one before Docker binds it; Start then fails and says so.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find a free port on 127.0.0.1: %w", err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func (c *Cluster) labels(nodeName string) map[string]string {
+	l := map[string]string{LabelManaged: "true", LabelRun: c.cfg.RunID}
+	if nodeName != "" {
+		l[LabelNode] = nodeName
+	}
+	return l
+}
+
+func (c *Cluster) createNode(ctx context.Context, n *node, peers string) error {
+	args := append([]string{"--id", n.name, "--peers", peers,
+		"--client-addr", fmt.Sprintf("0.0.0.0:%d", ClientPort), "--data-dir", dataDir}, c.cfg.Args...)
+	clientPort := network.MustParsePort(fmt.Sprintf("%d/tcp", ClientPort))
+	nwName := c.network.Name
+	req := testcontainers.GenericContainerRequest{
+		ContainerRequest: testcontainers.ContainerRequest{
+			Image:          c.cfg.Image,
+			Name:           fmt.Sprintf("raftcheck-%s-%s", c.cfg.RunID, n.name),
+			Cmd:            args,
+			Labels:         c.labels(n.name),
+			ExposedPorts:   []string{clientPort.String()},
+			Networks:       []string{nwName},
+			NetworkAliases: map[string][]string{nwName: {n.name}},
+			HostConfigModifier: func(hc *container.HostConfig) {
+				hc.CapAdd = append(hc.CapAdd, "NET_ADMIN")
+				hc.PortBindings = network.PortMap{clientPort: {{
+					HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(n.hostPort)}}}
+				hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Target: dataDir,
+					VolumeOptions: &mount.VolumeOptions{Labels: c.labels(n.name)}})
+			},
+			EndpointSettingsModifier: func(es map[string]*network.EndpointSettings) {
+				if s := es[nwName]; s != nil {
+					s.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: n.ip}
+				}
+			},
+		},
+		Started: true,
+		Logger:  tcLogger{c.log},
+	}
+	ctr, err := testcontainers.GenericContainer(ctx, req)
+	if ctr != nil {
+		n.ctr = ctr.(*testcontainers.DockerContainer)
+	}
+	if err != nil {
+		return fmt.Errorf("start %s (image %s): %w", n.name, c.cfg.Image, err)
+	}
+	return nil
+}
+
+// waitStatus polls the node's /v1/status until it answers; it gives up
+// early, with the end of the node's log, if the container stops.
+func (c *Cluster) waitStatus(ctx context.Context, n *node, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		sctx, scancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		_, err := n.client.Status(sctx)
+		scancel()
+		if err == nil {
+			return nil
+		}
+		if attempt%10 == 0 {
+			if st, ierr := c.inspect(ctx, n); ierr == nil && !st.Running {
+				return fmt.Errorf("%s stopped (exit code %d) before answering GET /v1/status; its log ends:\n%s",
+					n.name, st.ExitCode, c.containerOutput(ctx, n.ctr.GetContainerID()))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not answer GET /v1/status at %s within %v (see its log: docker logs %s): %w",
+				n.name, n.addr(), timeout, n.ctr.GetContainerID()[:12], err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Nodes lists the node names, sorted.
+func (c *Cluster) Nodes() []string {
+	out := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		out[i] = n.name
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ClientAddr returns the node's client API address, 127.0.0.1:PORT, or ""
+// for an unknown node. It is the same for the life of the cluster, across
+// kill and restart: the host port is fixed when the container is created.
+func (c *Cluster) ClientAddr(node string) string {
+	n := c.byName[node]
+	if n == nil {
+		return ""
+	}
+	return n.addr()
+}
+
+func (n *node) addr() string {
+	return fmt.Sprintf("127.0.0.1:%d", n.hostPort)
+}
+
+// RunID returns the label value identifying this run's resources.
+func (c *Cluster) RunID() string { return c.cfg.RunID }
+
+// Close removes the containers, their volumes and the network, whatever
+// state they are in. It works with a cancelled ctx: it uses a fresh
+// deadline of its own.
+func (c *Cluster) Close(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	_, err := removeLabelled(ctx, c.api, LabelRun+"="+c.cfg.RunID)
+	c.http.CloseIdleConnections()
+	if cerr := c.provider.Close(); cerr != nil {
+		c.log.Debug("closing the engine client", "err", cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("remove run %s (remove leftovers with `raftcheck cleanup`): %w", c.cfg.RunID, err)
+	}
+	c.log.Info("cluster removed")
+	return nil
+}
+
+func (c *Cluster) node(name string) (*node, error) {
+	n := c.byName[name]
+	if n == nil {
+		return nil, fmt.Errorf("docker: no node %q; nodes are %s", name, strings.Join(c.Nodes(), ", "))
+	}
+	return n, nil
+}
+
+func (c *Cluster) inspect(ctx context.Context, n *node) (*container.State, error) {
+	res, err := c.api.ContainerInspect(ctx, n.ctr.GetContainerID(), client.ContainerInspectOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", n.name, err)
+	}
+	if res.Container.State == nil {
+		return nil, fmt.Errorf("inspect %s: the engine returned no state", n.name)
+	}
+	return res.Container.State, nil
+}

@@ -1,0 +1,305 @@
+package docker
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+	tcexec "github.com/testcontainers/testcontainers-go/exec"
+
+	"github.com/raftcheck/raftcheck/nemesis"
+)
+
+var _ nemesis.Faults = (*Cluster)(nil)
+
+// In the image (scripts/node/): the partition script, and the file the
+// entrypoint reads to re-apply a partition when a killed node restarts.
+const (
+	partitionCmd = "/usr/local/bin/raftnode-partition"
+	dropFileDir  = "/etc"
+	dropFileRel  = "raftcheck/drop"
+)
+
+// Partition makes each node drop every packet from the nodes its grudge
+// names (iptables INPUT rules by source IP, in a chain of its own that is
+// replaced atomically), replacing any partition in force. A running node
+// gets the rules by exec; a paused one through a short-lived helper
+// container that shares its network namespace (exec cannot enter a frozen
+// container); a killed one when it is started again, by its entrypoint,
+// before raftnode runs.
+func (c *Cluster) Partition(ctx context.Context, g nemesis.Grudge) error {
+	for to, froms := range g {
+		if _, err := c.node(to); err != nil {
+			return fmt.Errorf("partition: %w", err)
+		}
+		for _, from := range froms {
+			if _, err := c.node(from); err != nil {
+				return fmt.Errorf("partition: %w", err)
+			}
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.grudge = maps.Clone(g)
+	return c.applyAll(ctx)
+}
+
+// Heal removes every partition.
+func (c *Cluster) Heal(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.grudge = nil
+	return c.applyAll(ctx)
+}
+
+func (c *Cluster) applyAll(ctx context.Context) error {
+	errs := make([]error, len(c.nodes))
+	var wg sync.WaitGroup
+	for i, n := range c.nodes {
+		wg.Go(func() { errs[i] = c.apply(ctx, n) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// dropIPs lists the source IPs n must drop under the current grudge.
+func (c *Cluster) dropIPs(n *node) []string {
+	var ips []string
+	for _, from := range c.grudge[n.name] {
+		if f := c.byName[from]; f != nil {
+			ips = append(ips, f.ip.String())
+		}
+	}
+	slices.Sort(ips)
+	return ips
+}
+
+func (c *Cluster) apply(ctx context.Context, n *node) error {
+	st, err := c.inspect(ctx, n)
+	if err != nil {
+		return err
+	}
+	ips := c.dropIPs(n)
+	switch {
+	case st.Paused:
+		return c.applyViaHelper(ctx, n, ips)
+	case st.Running:
+		code, out, err := c.exec(ctx, n, append([]string{partitionCmd}, ips...)...)
+		if err != nil {
+			return fmt.Errorf("partition %s: %w", n.name, err)
+		}
+		if code != 0 {
+			return fmt.Errorf("partition %s: %s exited %d: %s (does the container have NET_ADMIN?)", n.name, partitionCmd, code, out)
+		}
+		return nil
+	default: // stopped: Start writes the drop file before the node runs
+		return nil
+	}
+}
+
+// applyViaHelper runs the partition script in a throwaway container that
+// joins n's network namespace, which a paused container still owns.
+func (c *Cluster) applyViaHelper(ctx context.Context, n *node, ips []string) error {
+	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{Image: c.cfg.Image, Entrypoint: []string{partitionCmd}, Cmd: ips,
+			Labels: c.labels("partition-helper")},
+		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode("container:" + n.ctr.GetContainerID()),
+			CapAdd: []string{"NET_ADMIN"}},
+	})
+	if err != nil {
+		return fmt.Errorf("partition paused %s: create helper: %w", n.name, err)
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if _, err := c.api.ContainerRemove(rctx, created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+			c.log.Warn("remove partition helper (raftcheck cleanup removes it)", "id", created.ID[:12], "err", err)
+		}
+	}()
+	wait := c.api.ContainerWait(ctx, created.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
+	if _, err := c.api.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+		return fmt.Errorf("partition paused %s: start helper: %w", n.name, err)
+	}
+	select {
+	case res := <-wait.Result:
+		if res.StatusCode != 0 {
+			return fmt.Errorf("partition paused %s: helper exited %d: %s", n.name, res.StatusCode, c.containerOutput(ctx, created.ID))
+		}
+		return nil
+	case err := <-wait.Error:
+		return fmt.Errorf("partition paused %s: wait for helper: %w", n.name, err)
+	}
+}
+
+// Kill sends SIGKILL to the node's process (the container's init) and
+// returns once the container has stopped. Killing a stopped node is a
+// no-op.
+func (c *Cluster) Kill(ctx context.Context, name string) error {
+	n, err := c.node(name)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, err := c.inspect(ctx, n)
+	if err != nil {
+		return err
+	}
+	if !st.Running {
+		return nil
+	}
+	wait := c.api.ContainerWait(ctx, n.ctr.GetContainerID(), client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
+	if _, err := c.api.ContainerKill(ctx, n.ctr.GetContainerID(), client.ContainerKillOptions{Signal: "KILL"}); err != nil {
+		return fmt.Errorf("kill %s: %w", name, err)
+	}
+	select {
+	case <-wait.Result:
+		return nil
+	case err := <-wait.Error:
+		return fmt.Errorf("kill %s: wait for it to stop: %w", name, err)
+	}
+}
+
+// Start starts a killed node again: the same container, so the same data
+// volume, IP and host port. The partition in force is applied by the
+// entrypoint before raftnode runs. It returns once the node answers
+// GET /v1/status. Starting a running node is a no-op.
+func (c *Cluster) Start(ctx context.Context, name string) error {
+	n, err := c.node(name)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st, err := c.inspect(ctx, n)
+	if err != nil {
+		return err
+	}
+	if st.Running {
+		return nil
+	}
+	if err := c.writeDropFile(ctx, n, c.dropIPs(n)); err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	if _, err := c.api.ContainerStart(ctx, n.ctr.GetContainerID(), client.ContainerStartOptions{}); err != nil {
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	return c.waitStatus(ctx, n, 30*time.Second)
+}
+
+// writeDropFile stores the IPs for the entrypoint to drop at the next
+// start. The engine copies into stopped containers too.
+func (c *Cluster) writeDropFile(ctx context.Context, n *node, ips []string) error {
+	body := []byte(strings.Join(ips, "\n") + "\n")
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dir, _, _ := strings.Cut(dropFileRel, "/")
+	hdrs := []*tar.Header{
+		{Name: dir + "/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: dropFileRel, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))},
+	}
+	for _, h := range hdrs {
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+	}
+	if _, err := tw.Write(body); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	_, err := c.api.CopyToContainer(ctx, n.ctr.GetContainerID(), client.CopyToContainerOptions{
+		DestinationPath: dropFileDir, Content: &buf})
+	if err != nil {
+		return fmt.Errorf("write %s/%s: %w", dropFileDir, dropFileRel, err)
+	}
+	return nil
+}
+
+// Pause freezes every process of the node (the cgroup freezer).
+func (c *Cluster) Pause(ctx context.Context, name string) error {
+	n, err := c.node(name)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := c.api.ContainerPause(ctx, n.ctr.GetContainerID(), client.ContainerPauseOptions{}); err != nil {
+		return fmt.Errorf("pause %s: %w", name, err)
+	}
+	return nil
+}
+
+// Resume thaws a paused node.
+func (c *Cluster) Resume(ctx context.Context, name string) error {
+	n, err := c.node(name)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := c.api.ContainerUnpause(ctx, n.ctr.GetContainerID(), client.ContainerUnpauseOptions{}); err != nil {
+		return fmt.Errorf("resume %s: %w", name, err)
+	}
+	return nil
+}
+
+// Leader asks every running, unpaused node for its status and returns the
+// leader a majority of all nodes reports, or "" if none is.
+func (c *Cluster) Leader(ctx context.Context) (string, error) {
+	votes := make([]string, len(c.nodes))
+	var wg sync.WaitGroup
+	for i, n := range c.nodes {
+		wg.Go(func() {
+			if st, err := c.inspect(ctx, n); err != nil || !st.Running || st.Paused {
+				return
+			}
+			sctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			defer cancel()
+			if st, err := n.client.Status(sctx); err == nil {
+				votes[i] = st.Leader
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	count := map[string]int{}
+	for _, v := range votes {
+		if v != "" {
+			count[v]++
+		}
+	}
+	for _, n := range c.nodes {
+		if count[n.name] > len(c.nodes)/2 {
+			return n.name, nil
+		}
+	}
+	return "", nil
+}
+
+// exec runs cmd in the node's container and returns its exit code and
+// combined output.
+func (c *Cluster) exec(ctx context.Context, n *node, cmd ...string) (int, string, error) {
+	code, r, err := n.ctr.Exec(ctx, cmd, tcexec.Multiplexed())
+	if err != nil {
+		return 0, "", fmt.Errorf("exec in %s: %w", n.name, err)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		return code, "", fmt.Errorf("exec in %s: read output: %w", n.name, err)
+	}
+	return code, strings.TrimSpace(string(out)), nil
+}

@@ -93,6 +93,10 @@ func RunLive(ctx context.Context, cl LiveCluster, cfg TestConfig, opts LiveOptio
 		gen: workload.NewGenerator(workload.GeneratorConfig{}, seeded(cfg.Seed, "workload"))}
 	l.fault.Store("none")
 	hc := workload.NewHTTPClient(cfg.Concurrency)
+	// Start the clock for the workload only once the cluster serves.
+	if err := l.awaitLeader(ctx); err != nil {
+		return Outcome{}, err
+	}
 
 	phase, stop := context.WithTimeout(ctx, time.Duration(cfg.TimeLimit))
 	defer stop()

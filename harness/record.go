@@ -19,6 +19,9 @@ type Outcome struct {
 	Duration  time.Duration
 	Faults    []Fault
 	Notes     []string
+	// Attach, if set, adds the backend's files (node logs) to the run
+	// directory.
+	Attach func(ctx context.Context, dir string) error
 }
 
 // CheckAndStore checks a run's history and writes its run directory
@@ -36,6 +39,11 @@ func CheckAndStore(ctx context.Context, root string, cfg TestConfig, out Outcome
 	}
 	if err := WriteHistory(dir, out.Events); err != nil {
 		return res, dir, err
+	}
+	if out.Attach != nil {
+		if err := out.Attach(ctx, dir); err != nil {
+			res.Notes = append(res.Notes, "could not collect node logs: "+err.Error())
+		}
 	}
 	checkStart := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.CheckTimeout))

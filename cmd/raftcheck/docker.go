@@ -2,13 +2,84 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
 
 	"github.com/raftcheck/raftcheck/harness"
+	"github.com/raftcheck/raftcheck/harness/docker"
 )
 
-// runDocker runs a test against a cluster in containers.
-func runDocker(ctx context.Context, cfg harness.TestConfig, stdout io.Writer) (harness.Outcome, error) {
-	return harness.Outcome{}, errors.New("the docker backend is not built yet: use --backend sim")
+// dockerFlags are the docker backend's own settings.
+type dockerFlags struct {
+	image           string
+	electionTimeout time.Duration
+	nemesisInterval time.Duration
+	clientTimeout   time.Duration
+}
+
+// runDocker runs a test against raftnode in containers. The returned
+// attach copies the node logs into the run directory; closeCluster removes
+// the containers and must always be called.
+func runDocker(ctx context.Context, cfg harness.TestConfig, df dockerFlags, stdout io.Writer) (harness.Outcome, func(context.Context, string) error, func(), error) {
+	noop := func() {}
+	if err := docker.Available(ctx); err != nil {
+		return harness.Outcome{}, nil, noop, err
+	}
+	if n, err := docker.Cleanup(ctx); err != nil {
+		return harness.Outcome{}, nil, noop, fmt.Errorf("remove leftovers of earlier runs: %w", err)
+	} else if n > 0 {
+		fmt.Fprintf(stdout, "removed %d leftover containers/networks/volumes of an interrupted run\n", n)
+	}
+	args := []string{"--election-timeout", df.electionTimeout.String(), "--request-timeout", df.clientTimeout.String()}
+	if cfg.Unsafe != "" {
+		args = append(args, "--unsafe", cfg.Unsafe)
+	}
+	fmt.Fprintf(stdout, "starting %d raftnode containers (%s)...\n", cfg.Nodes, df.image)
+	started := time.Now()
+	cl, err := docker.Start(ctx, docker.Config{Nodes: cfg.Nodes, Image: df.image, Args: args,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return harness.Outcome{}, nil, noop, err
+	}
+	closeCluster := func() {
+		// A fresh context: Ctrl-C must not stop the clean-up.
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := cl.Close(cctx); err != nil {
+			fmt.Fprintf(stdout, "warning: removing the cluster: %v (run 'raftcheck cleanup')\n", err)
+		}
+	}
+	fmt.Fprintf(stdout, "cluster up in %v; running for %v\n", time.Since(started).Round(100*time.Millisecond), time.Duration(cfg.TimeLimit))
+	out, err := harness.RunLive(ctx, cl, cfg, harness.LiveOptions{NemesisInterval: df.nemesisInterval,
+		ClientTimeout: df.clientTimeout, Progress: stdout})
+	if err != nil {
+		return out, nil, closeCluster, err
+	}
+	for _, f := range out.Faults {
+		if f.Bit != nil && !*f.Bit {
+			out.Notes = append(out.Notes, fmt.Sprintf("fault did not bite: %s (%s)", f.Action, f.Evidence))
+		}
+	}
+	attach := func(ctx context.Context, dir string) error {
+		return cl.CopyLogs(ctx, filepath.Join(dir, "nodes"))
+	}
+	return out, attach, closeCluster, nil
+}
+
+func cmdCleanup(ctx context.Context, args []string, stdout io.Writer) (int, error) {
+	if len(args) > 0 {
+		return exitHarness, fmt.Errorf("%w: cleanup takes no arguments", errUsage)
+	}
+	if err := docker.Available(ctx); err != nil {
+		return exitHarness, err
+	}
+	n, err := docker.Cleanup(ctx)
+	if err != nil {
+		return exitHarness, err
+	}
+	fmt.Fprintf(stdout, "removed %d containers, networks and volumes labelled by raftcheck\n", n)
+	return exitValid, nil
 }

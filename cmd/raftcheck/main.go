@@ -3,6 +3,7 @@
 //	raftcheck test  [flags]   run one test (docker or simulator), check it, store it
 //	raftcheck sim   [flags]   run many seeds in the simulator until one fails
 //	raftcheck check PATH      re-check a stored run or history file
+//	raftcheck cleanup         remove leftovers of an interrupted docker run
 //
 // Exit status: 0 linearizable, 1 not linearizable, 2 unknown, 3 the
 // harness itself failed (including bad flags).
@@ -14,9 +15,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/signal"
 	"syscall"
+
+	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
 // Exit statuses, Jepsen's plus one for harness failures.
@@ -33,12 +37,16 @@ usage:
   raftcheck test  [--backend docker|sim] [--nodes 5] [--nemesis partition,kill,pause] [--time-limit 60s] ...
   raftcheck sim   --seeds N [--seed START] [--unsafe MODE] [test flags]
   raftcheck check PATH        (a run directory or a history.jsonl)
+  raftcheck cleanup           remove containers and networks left by an interrupted run
 
 Run 'raftcheck COMMAND -h' for a command's flags.
 Exit status: 0 linearizable, 1 not linearizable, 2 unknown, 3 harness error.
 `
 
 func main() {
+	// testcontainers prints a banner through its package logger; our
+	// output is the progress line and the summary.
+	tclog.SetDefault(log.New(io.Discard, "", 0))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -62,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = cmdSim(ctx, args[1:], stdout, stderr)
 	case "check":
 		code, err = cmdCheck(ctx, args[1:], stdout, stderr)
+	case "cleanup":
+		code, err = cmdCleanup(ctx, args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitValid

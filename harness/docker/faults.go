@@ -235,6 +235,11 @@ func (c *Cluster) Pause(ctx context.Context, name string) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// Like Kill and Start, idempotent: pausing a paused or stopped node
+	// does nothing, so schedules and the final heal need not track state.
+	if st, err := c.inspect(ctx, n); err == nil && (st.Paused || !st.Running) {
+		return nil
+	}
 	if _, err := c.api.ContainerPause(ctx, n.ctr.GetContainerID(), client.ContainerPauseOptions{}); err != nil {
 		return fmt.Errorf("pause %s: %w", name, err)
 	}
@@ -249,6 +254,9 @@ func (c *Cluster) Resume(ctx context.Context, name string) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if st, err := c.inspect(ctx, n); err == nil && !st.Paused {
+		return nil
+	}
 	if _, err := c.api.ContainerUnpause(ctx, n.ctr.GetContainerID(), client.ContainerUnpauseOptions{}); err != nil {
 		return fmt.Errorf("resume %s: %w", name, err)
 	}

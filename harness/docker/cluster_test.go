@@ -1,14 +1,14 @@
 package docker
 
 import (
+	"github.com/raftcheck/raftcheck/internal/dockertest"
+
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,59 +18,14 @@ import (
 	"github.com/raftcheck/raftcheck/workload"
 )
 
-// The tests need a Docker engine and the raftcheck/raftnode:dev image.
-// Without an engine they skip. Without the image they skip, unless
-// RAFTCHECK_DOCKER_BUILD=1, which builds it first (scripts/base-image.sh,
-// the static binary, docker build: a minute or more the first time).
+// The tests need a Docker engine and the raftcheck/raftnode:dev image;
+// see internal/dockertest for when they run.
 
 var testArgs = []string{"--election-timeout", "300ms", "--heartbeat", "30ms"}
 
-var prepare = sync.OnceValue(func() string {
-	ctx := context.Background()
-	if err := Available(ctx); err != nil {
-		return "no Docker engine: " + err.Error()
-	}
-	if os.Getenv("RAFTCHECK_DOCKER_BUILD") == "1" {
-		if err := buildImage(); err != nil {
-			return "building the image failed: " + err.Error()
-		}
-	}
-	api, err := client.New(client.FromEnv)
-	if err != nil {
-		return "no Docker engine: " + err.Error()
-	}
-	defer api.Close()
-	if _, err := api.ImageInspect(ctx, DefaultImage); err != nil {
-		return fmt.Sprintf("image %s missing: run `make image` (or set RAFTCHECK_DOCKER_BUILD=1)", DefaultImage)
-	}
-	return ""
-})
-
-func buildImage() error {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		return err
-	}
-	for _, args := range [][]string{
-		{"scripts/base-image.sh"},
-		{"go", "build", "-trimpath", "-o", "bin/raftnode", "./cmd/raftnode"},
-		{"docker", "build", "-q", "-f", "Dockerfile.node", "-t", DefaultImage, "."},
-	} {
-		cmd := exec.Command(args[0], args[1:]...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("%s: %w\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	return nil
-}
-
 func needDocker(t *testing.T) {
 	t.Helper()
-	if reason := prepare(); reason != "" {
-		t.Skip(reason)
-	}
+	dockertest.Need(t)
 }
 
 func testLogger(t *testing.T) *slog.Logger {

@@ -28,7 +28,7 @@ func runDocker(ctx context.Context, cfg harness.TestConfig, df dockerFlags, stdo
 	if err := docker.Available(ctx); err != nil {
 		return harness.Outcome{}, nil, noop, err
 	}
-	if n, err := docker.Cleanup(ctx); err != nil {
+	if n, err := docker.CleanupOrphans(ctx); err != nil {
 		return harness.Outcome{}, nil, noop, fmt.Errorf("remove leftovers of earlier runs: %w", err)
 	} else if n > 0 {
 		fmt.Fprintf(stdout, "removed %d leftover containers/networks/volumes of an interrupted run\n", n)

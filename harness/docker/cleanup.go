@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -14,9 +18,8 @@ import (
 
 // Cleanup removes every container, network and volume carrying
 // LabelManaged: the leftovers of interrupted runs, of any run ID. It
-// returns how many it removed. `raftcheck cleanup` calls it, and so does
-// `raftcheck test` before it starts. Do not call it while another run is
-// live on the same engine: it removes that run too.
+// returns how many it removed. `raftcheck cleanup` calls it. It removes
+// live runs too; CleanupOrphans spares them.
 func Cleanup(ctx context.Context) (int, error) {
 	p, err := newProvider(slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -27,6 +30,74 @@ func Cleanup(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	return removeLabelled(ctx, p.Client(), LabelManaged+"=true")
+}
+
+// CleanupOrphans removes the resources of runs whose owning process is
+// gone (interrupted by a crash or kill -9), leaving live runs alone: what
+// `raftcheck test` calls before it starts. It returns how many it removed.
+func CleanupOrphans(ctx context.Context) (int, error) {
+	p, err := newProvider(slog.New(slog.DiscardHandler))
+	if err != nil {
+		return 0, err
+	}
+	defer p.Close()
+	api := p.Client()
+	if err := ping(ctx, api); err != nil {
+		return 0, err
+	}
+	filters := client.Filters{}.Add("label", LabelManaged+"=true")
+	owners := map[string]string{} // run ID -> owner
+	ctrs, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filters})
+	if err != nil {
+		return 0, fmt.Errorf("list raftcheck containers: %w", err)
+	}
+	for _, c := range ctrs.Items {
+		owners[c.Labels[LabelRun]] = c.Labels[LabelOwner]
+	}
+	nets, err := api.NetworkList(ctx, client.NetworkListOptions{Filters: filters})
+	if err != nil {
+		return 0, fmt.Errorf("list raftcheck networks: %w", err)
+	}
+	for _, n := range nets.Items {
+		owners[n.Labels[LabelRun]] = n.Labels[LabelOwner]
+	}
+	removed := 0
+	var errs []error
+	for run, own := range owners {
+		if ownerAlive(own) {
+			continue
+		}
+		n, err := removeLabelled(ctx, api, LabelRun+"="+run)
+		removed += n
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return removed, errors.Join(errs...)
+}
+
+// owner identifies this process for LabelOwner.
+func owner() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s:%d", host, os.Getpid())
+}
+
+// ownerAlive reports whether the process named by a LabelOwner value
+// still runs. A run on another host, or without an owner, counts as alive
+// only in the first case: we cannot see that host's processes.
+func ownerAlive(own string) bool {
+	host, pidText, ok := strings.Cut(own, ":")
+	if !ok {
+		return false
+	}
+	if me, _ := os.Hostname(); host != me {
+		return true
+	}
+	pid, err := strconv.Atoi(pidText)
+	if err != nil || pid <= 0 {
+		return false
+	}
+	return syscall.Kill(pid, 0) == nil || errors.Is(syscall.Kill(pid, 0), syscall.EPERM)
 }
 
 // removeLabelled removes the containers (with their anonymous volumes),

@@ -217,7 +217,7 @@ func freePorts(n int) ([]int, error) {
 }
 
 func (c *Cluster) labels(nodeName string) map[string]string {
-	l := map[string]string{LabelManaged: "true", LabelRun: c.cfg.RunID}
+	l := map[string]string{LabelManaged: "true", LabelRun: c.cfg.RunID, LabelOwner: owner()}
 	if nodeName != "" {
 		l[LabelNode] = nodeName
 	}

@@ -19,6 +19,9 @@ const (
 	LabelManaged = "org.raftcheck"      // always "true"
 	LabelRun     = "org.raftcheck.run"  // Config.RunID
 	LabelNode    = "org.raftcheck.node" // n1..nN; "partition-helper" for helpers
+	// LabelOwner is "host:pid" of the process that started the run, so
+	// CleanupOrphans can tell a live run from an interrupted one.
+	LabelOwner = "org.raftcheck.owner"
 )
 
 const reaperEnv = "TESTCONTAINERS_RYUK_DISABLED"

@@ -6,7 +6,6 @@ import (
 	"hash/fnv"
 	"io"
 	"math/rand/v2"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,8 +19,8 @@ import (
 // clients connect, and a way to tell whether a fault took effect.
 type LiveCluster interface {
 	nemesis.Faults
-	// ClientAddr is the host:port of node's client API.
-	ClientAddr(node string) string
+	// Client returns a client of the system under test that talks to node.
+	Client(node string) workload.Client
 	// Evidence reports whether a fault just applied has taken effect.
 	Evidence(ctx context.Context, a nemesis.Action) (bit bool, detail string)
 }
@@ -34,7 +33,8 @@ type LiveOptions struct {
 	// ClientTimeout bounds one attempt of an operation. Default 1s.
 	ClientTimeout time.Duration
 	// Retries of an indefinite write or cas, with the same session at the
-	// next node. Default 2.
+	// next node. Default 2; negative: none (for systems that cannot
+	// deduplicate a retry).
 	Retries int
 	// Recovery bounds the wait for a leader after the final heal.
 	Recovery time.Duration
@@ -92,7 +92,6 @@ func RunLive(ctx context.Context, cl LiveCluster, cfg TestConfig, opts LiveOptio
 		rec: workload.NewRecorder(func() int64 { return int64(time.Since(start)) }),
 		gen: workload.NewGenerator(workload.GeneratorConfig{}, seeded(cfg.Seed, "workload"))}
 	l.fault.Store("none")
-	hc := workload.NewHTTPClient(cfg.Concurrency)
 	// Start the clock for the workload only once the cluster serves.
 	if err := l.awaitLeader(ctx); err != nil {
 		return Outcome{}, err
@@ -105,7 +104,7 @@ func RunLive(ctx context.Context, cl LiveCluster, cfg TestConfig, opts LiveOptio
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			l.client(phase, slot, hc)
+			l.client(phase, slot)
 		}()
 	}
 	nemesisDone := make(chan struct{})
@@ -136,7 +135,7 @@ func RunLive(ctx context.Context, cl LiveCluster, cfg TestConfig, opts LiveOptio
 	if err := l.awaitLeader(ctx); err != nil {
 		return Outcome{}, err
 	}
-	l.finalReads(ctx, hc)
+	l.finalReads(ctx)
 	if opts.Progress != nil {
 		fmt.Fprintln(opts.Progress)
 	}
@@ -152,7 +151,7 @@ func (l *live) newProcess() int {
 }
 
 // client is one process slot: think, invoke, settle, record, repeat.
-func (l *live) client(ctx context.Context, slot int, hc *http.Client) {
+func (l *live) client(ctx context.Context, slot int) {
 	rng := seeded(l.cfg.Seed, fmt.Sprintf("client/%d", slot))
 	process := slot
 	var seq uint64
@@ -167,7 +166,7 @@ func (l *live) client(ctx context.Context, slot int, hc *http.Client) {
 		op := l.gen.Next()
 		l.genMu.Unlock()
 		seq++
-		res := l.perform(context.WithoutCancel(ctx), hc, slot, process, op, workload.Session{ClientID: fmt.Sprintf("p%d", process), Seq: seq})
+		res := l.perform(context.WithoutCancel(ctx), slot, process, op, workload.Session{ClientID: fmt.Sprintf("p%d", process), Seq: seq})
 		if res.Outcome == workload.Info {
 			process, seq = l.newProcess(), 0
 		}
@@ -175,12 +174,12 @@ func (l *live) client(ctx context.Context, slot int, hc *http.Client) {
 }
 
 // perform records and runs one operation with its retries.
-func (l *live) perform(ctx context.Context, hc *http.Client, slot, process int, op workload.Op, s workload.Session) workload.Result {
+func (l *live) perform(ctx context.Context, slot, process int, op workload.Op, s workload.Session) workload.Result {
 	l.rec.Invoke(process, op)
 	var res workload.Result
 	for attempt := 0; ; attempt++ {
 		node := l.nodes[(slot+attempt)%len(l.nodes)]
-		c := workload.NewRaftnodeClient(l.cl.ClientAddr(node), hc)
+		c := l.cl.Client(node)
 		actx, cancel := context.WithTimeout(ctx, l.opts.ClientTimeout)
 		switch op.F {
 		case checker.Read:
@@ -296,7 +295,7 @@ func (l *live) awaitLeader(ctx context.Context) error {
 }
 
 // finalReads reads every key used, retrying a failed read a few times.
-func (l *live) finalReads(ctx context.Context, hc *http.Client) {
+func (l *live) finalReads(ctx context.Context) {
 	keys := l.gen.Keys()
 	var wg sync.WaitGroup
 	for i, key := range keys {
@@ -306,7 +305,7 @@ func (l *live) finalReads(ctx context.Context, hc *http.Client) {
 			process := l.newProcess()
 			op := workload.Op{F: checker.Read, Key: key}
 			for try := 0; try < 5; try++ {
-				if l.perform(ctx, hc, i+try, process, op, workload.Session{}).Outcome == workload.OK {
+				if l.perform(ctx, i+try, process, op, workload.Session{}).Outcome == workload.OK {
 					return
 				}
 				time.Sleep(500 * time.Millisecond)

@@ -38,6 +38,16 @@ type Result struct {
 	Err error
 }
 
+// Client performs register operations against one node of a system
+// under test, mapping every way an operation can end to an Outcome.
+type Client interface {
+	Read(ctx context.Context, key string) Result
+	Write(ctx context.Context, key string, v int64, s Session) Result
+	CAS(ctx context.Context, key string, from, to int64, s Session) Result
+}
+
+var _ Client = (*RaftnodeClient)(nil)
+
 // RaftnodeClient talks to one raftnode's client API. It is safe for
 // concurrent use; each logical client (process) should use its own
 // ClientID so the node can deduplicate its retries.

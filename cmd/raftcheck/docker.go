@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"time"
 
 	"github.com/raftcheck/raftcheck/harness"
 	"github.com/raftcheck/raftcheck/harness/docker"
+	"github.com/raftcheck/raftcheck/workload"
 )
 
 // dockerFlags are the docker backend's own settings.
@@ -53,7 +55,7 @@ func runDocker(ctx context.Context, cfg harness.TestConfig, df dockerFlags, stdo
 		}
 	}
 	fmt.Fprintf(stdout, "cluster up in %v; running for %v\n", time.Since(started).Round(100*time.Millisecond), time.Duration(cfg.TimeLimit))
-	out, err := harness.RunLive(ctx, cl, cfg, harness.LiveOptions{NemesisInterval: df.nemesisInterval,
+	out, err := harness.RunLive(ctx, raftnodeCluster{cl, workload.NewHTTPClient(cfg.Concurrency)}, cfg, harness.LiveOptions{NemesisInterval: df.nemesisInterval,
 		ClientTimeout: df.clientTimeout, Progress: stdout})
 	if err != nil {
 		return out, nil, closeCluster, err
@@ -67,6 +69,16 @@ func runDocker(ctx context.Context, cfg harness.TestConfig, df dockerFlags, stdo
 		return cl.CopyLogs(ctx, filepath.Join(dir, "nodes"))
 	}
 	return out, attach, closeCluster, nil
+}
+
+// raftnodeCluster gives a docker cluster raftnode's HTTP clients.
+type raftnodeCluster struct {
+	*docker.Cluster
+	hc *http.Client
+}
+
+func (c raftnodeCluster) Client(node string) workload.Client {
+	return workload.NewRaftnodeClient(c.ClientAddr(node), c.hc)
 }
 
 func cmdCleanup(ctx context.Context, args []string, stdout io.Writer) (int, error) {

@@ -38,6 +38,8 @@ usage:
   raftcheck sim   --seeds N [--seed START] [--unsafe MODE] [test flags]
   raftcheck check PATH        (a run directory or a history.jsonl)
   raftcheck cleanup           remove containers and networks left by an interrupted run
+  raftcheck campaign --spec FILE [--junit PATH]   run the tests a YAML spec lists
+  raftcheck serve [--results results] [--addr 127.0.0.1:8080]   browse the results store
 
 Run 'raftcheck COMMAND -h' for a command's flags.
 Exit status: 0 linearizable, 1 not linearizable, 2 unknown, 3 harness error.
@@ -72,6 +74,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = cmdCheck(ctx, args[1:], stdout, stderr)
 	case "cleanup":
 		code, err = cmdCleanup(ctx, args[1:], stdout)
+	case "campaign":
+		code, err = cmdCampaign(ctx, args[1:], stdout, stderr)
+	case "serve":
+		code, err = cmdServe(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitValid

@@ -15,11 +15,11 @@ import (
 func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := flag.NewFlagSet("raftcheck test", flag.ContinueOnError)
 	f := newTestFlags(fs, "docker", 60*time.Second)
-	var df dockerFlags
-	fs.StringVar(&df.image, "image", "raftcheck/raftnode:dev", "docker backend: the raftnode image (make image builds it)")
-	fs.DurationVar(&df.electionTimeout, "election-timeout", 500*time.Millisecond, "docker backend: raftnode's election timeout")
-	fs.DurationVar(&df.nemesisInterval, "nemesis-interval", 5*time.Second, "docker backend: how long each fault lasts (quiet half as long between)")
-	fs.DurationVar(&df.clientTimeout, "client-timeout", time.Second, "docker backend: one attempt of an operation; past it, a write is retried or info")
+	df := defaultDockerFlags()
+	fs.StringVar(&df.image, "image", df.image, "docker backend: the raftnode image (make image builds it)")
+	fs.DurationVar(&df.electionTimeout, "election-timeout", df.electionTimeout, "docker backend: raftnode's election timeout")
+	fs.DurationVar(&df.nemesisInterval, "nemesis-interval", df.nemesisInterval, "docker backend: how long each fault lasts (quiet half as long between)")
+	fs.DurationVar(&df.clientTimeout, "client-timeout", df.clientTimeout, "docker backend: one attempt of an operation; past it, a write is retried or info")
 	if err := parse(fs, args, stderr); err != nil {
 		return exitHarness, err
 	}
@@ -27,31 +27,43 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 		return exitHarness, err
 	}
 	f.cfg.Name = testName(f.cfg)
-	fmt.Fprintf(stdout, "raftcheck test: %s, seed %d\n", f.cfg.Name, f.cfg.Seed)
-	var out harness.Outcome
-	switch f.cfg.Backend {
-	case "sim":
-		o, eff, err := sim.RunTest(f.cfg)
-		if err != nil {
-			return exitHarness, err
-		}
-		out = o
-		f.cfg.BackendConfig = sim.MarshalConfig(eff)
-	default:
-		o, attach, closeCluster, err := runDocker(ctx, f.cfg, df, stdout)
-		defer closeCluster()
-		if err != nil {
-			return exitHarness, err
-		}
-		out = o
-		out.Attach = attach
-	}
-	res, dir, err := harness.CheckAndStore(context.WithoutCancel(ctx), f.results, f.cfg, out, f.htmlAlways)
+	res, dir, err := runTest(ctx, f.cfg, df, f.results, f.htmlAlways, stdout)
 	if err != nil {
 		return exitHarness, err
 	}
 	harness.PrintSummary(stdout, f.cfg, res, dir)
 	return exitCode(res.Verdict), nil
+}
+
+// runTest runs one test on its backend, checks it and stores it under
+// results. Campaigns run their entries through it too.
+func runTest(ctx context.Context, cfg harness.TestConfig, df dockerFlags, results string, htmlAlways bool, stdout io.Writer) (harness.RunResult, string, error) {
+	fmt.Fprintf(stdout, "raftcheck test: %s, seed %d\n", cfg.Name, cfg.Seed)
+	var out harness.Outcome
+	switch cfg.Backend {
+	case "sim":
+		o, eff, err := sim.RunTest(cfg)
+		if err != nil {
+			return harness.RunResult{}, "", err
+		}
+		out = o
+		cfg.BackendConfig = sim.MarshalConfig(eff)
+	default:
+		o, attach, closeCluster, err := runDocker(ctx, cfg, df, stdout)
+		defer closeCluster()
+		if err != nil {
+			return harness.RunResult{}, "", err
+		}
+		out = o
+		out.Attach = attach
+	}
+	return harness.CheckAndStore(context.WithoutCancel(ctx), results, cfg, out, htmlAlways)
+}
+
+// defaultDockerFlags are the docker backend's defaults.
+func defaultDockerFlags() dockerFlags {
+	return dockerFlags{image: "raftcheck/raftnode:dev", electionTimeout: 500 * time.Millisecond,
+		nemesisInterval: 5 * time.Second, clientTimeout: time.Second}
 }
 
 func exitCode(v checker.Verdict) int {

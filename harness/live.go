@@ -38,8 +38,11 @@ type LiveOptions struct {
 	Retries int
 	// Recovery bounds the wait for a leader after the final heal.
 	Recovery time.Duration
-	// Progress receives a live status line every second (nil: none).
-	Progress io.Writer
+	// Progress receives a live status line every second (nil: none),
+	// rewritten in place on a terminal; ProgressLines prints it as a new
+	// line every 5 seconds instead, for logs.
+	Progress      io.Writer
+	ProgressLines bool
 }
 
 func (o *LiveOptions) defaults() {
@@ -136,7 +139,7 @@ func RunLive(ctx context.Context, cl LiveCluster, cfg TestConfig, opts LiveOptio
 		return Outcome{}, err
 	}
 	l.finalReads(ctx)
-	if opts.Progress != nil {
+	if opts.Progress != nil && !opts.ProgressLines {
 		fmt.Fprintln(opts.Progress)
 	}
 	return Outcome{Events: l.rec.Events(), StartedAt: start, Duration: time.Since(start), Faults: l.faults}, nil
@@ -265,7 +268,11 @@ func (l *live) progress(ctx context.Context, start time.Time) {
 	if l.opts.Progress == nil {
 		return
 	}
-	t := time.NewTicker(time.Second)
+	every, format := time.Second, "\r%5.0fs  ok %-6d fail %-6d info %-4d  fault: %-40s"
+	if l.opts.ProgressLines {
+		every, format = 5*time.Second, "%5.0fs  ok %-6d fail %-6d info %-4d  fault: %s\n"
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -273,8 +280,7 @@ func (l *live) progress(ctx context.Context, start time.Time) {
 			return
 		case <-t.C:
 			c := l.rec.Counts()
-			fmt.Fprintf(l.opts.Progress, "\r%5.0fs  ok %-6d fail %-6d info %-4d  fault: %-40s",
-				time.Since(start).Seconds(), c[workload.OK], c[workload.Fail], c[workload.Info], l.fault.Load())
+			fmt.Fprintf(l.opts.Progress, format, time.Since(start).Seconds(), c[workload.OK], c[workload.Fail], c[workload.Info], l.fault.Load())
 		}
 	}
 }

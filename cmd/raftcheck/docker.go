@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -56,7 +57,7 @@ func runDocker(ctx context.Context, cfg harness.TestConfig, df dockerFlags, stdo
 	}
 	fmt.Fprintf(stdout, "cluster up in %v; running for %v\n", time.Since(started).Round(100*time.Millisecond), time.Duration(cfg.TimeLimit))
 	out, err := harness.RunLive(ctx, raftnodeCluster{cl, workload.NewHTTPClient(cfg.Concurrency)}, cfg, harness.LiveOptions{NemesisInterval: df.nemesisInterval,
-		ClientTimeout: df.clientTimeout, Progress: stdout})
+		ClientTimeout: df.clientTimeout, Progress: stdout, ProgressLines: !isTerminal(stdout)})
 	if err != nil {
 		return out, nil, closeCluster, err
 	}
@@ -94,4 +95,15 @@ func cmdCleanup(ctx context.Context, args []string, stdout io.Writer) (int, erro
 	}
 	fmt.Fprintf(stdout, "removed %d containers, networks and volumes labelled by raftcheck\n", n)
 	return exitValid, nil
+}
+
+// isTerminal reports whether w is a character device (a terminal), where
+// the progress line can be rewritten in place.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -33,11 +33,10 @@ func (n *RawNode) Campaign() { n.r.hup() }
 
 // Step feeds a message received from a peer.
 func (n *RawNode) Step(m Message) error {
-	switch m.Type {
-	case MsgProp, MsgReadIndex:
-		if m.From == n.r.id {
-			return errors.New("raft: Step: local request type from the network")
-		}
+	if m.From == n.r.id {
+		// Local requests come through Propose and ReadIndex, and no peer
+		// message is addressed from us to ourselves.
+		return errors.New("raft: Step: message from our own ID")
 	}
 	n.r.step(m)
 	return nil

@@ -1,7 +1,12 @@
 package raft
 
+import "encoding/binary"
+
 // readRequest is a ReadIndex request waiting for its quorum round.
 type readRequest struct {
+	// id names the request's heartbeat round; it, not ctx, travels in
+	// the heartbeats, since only the leader can make it unique.
+	id    uint64
 	ctx   []byte
 	from  NodeID // who asked: ourselves or a follower
 	index uint64 // the commit index when the request arrived
@@ -13,6 +18,11 @@ type readRequest struct {
 // request queued before it too (thesis §6.4).
 type readIndexQueue struct {
 	queue []*readRequest
+	// seq numbers requests; never reset, so an acknowledgement of an
+	// earlier round (delayed or duplicated by the network) cannot be taken
+	// for one of a later request. Clients' contexts are no substitute:
+	// each node's clients pick their own, and may pick the same.
+	seq uint64
 	// waiting holds reads that arrived before this term's no-op committed:
 	// until then the commit index may lag what earlier leaders committed.
 	waiting []Message
@@ -22,8 +32,11 @@ func (q *readIndexQueue) lastCtx() []byte {
 	if len(q.queue) == 0 {
 		return nil
 	}
-	return q.queue[len(q.queue)-1].ctx
+	return roundCtx(q.queue[len(q.queue)-1].id)
 }
+
+// roundCtx is the heartbeat context of read round id.
+func roundCtx(id uint64) []byte { return binary.BigEndian.AppendUint64(nil, id) }
 
 // drain forgets every request and returns the local ones' contexts.
 func (q *readIndexQueue) drain() [][]byte {
@@ -60,10 +73,11 @@ func (r *raft) startRead(m Message) {
 		r.answerRead(m.From, r.log.committed, m.Context)
 		return
 	}
-	rr := &readRequest{ctx: m.Context, from: m.From, index: r.log.committed,
+	r.reads.seq++
+	rr := &readRequest{id: r.reads.seq, ctx: m.Context, from: m.From, index: r.log.committed,
 		acks: map[NodeID]bool{r.id: true}}
 	r.reads.queue = append(r.reads.queue, rr)
-	r.bcastHeartbeat(rr.ctx)
+	r.bcastHeartbeat(roundCtx(rr.id))
 }
 
 // releasePendingReads starts the reads that waited for the term's first
@@ -84,9 +98,13 @@ func (r *raft) releasePendingReads() {
 
 // ackRead records a heartbeat acknowledgement carrying ctx.
 func (r *raft) ackRead(from NodeID, ctx []byte) {
+	if len(ctx) != 8 {
+		return
+	}
+	id := binary.BigEndian.Uint64(ctx)
 	at := -1
 	for i, rr := range r.reads.queue {
-		if string(rr.ctx) == string(ctx) {
+		if rr.id == id {
 			at = i
 			break
 		}

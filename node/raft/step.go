@@ -1,9 +1,14 @@
 package raft
 
+import "slices"
+
 // step handles one message from a peer (or a forwarded local request).
 func (r *raft) step(m Message) {
 	if !m.Type.Valid() || m.From == None || (m.From != r.id && r.prs[m.From] == nil) {
 		return // not from a member: ignore rather than trust it
+	}
+	if !wellFormed(m, r.id) {
+		return // decodable but not something a correct peer sends
 	}
 	switch {
 	case m.Term == 0:
@@ -59,6 +64,33 @@ func (r *raft) step(m Message) {
 	default:
 		r.stepFollower(m)
 	}
+}
+
+// wellFormed checks the shape the handlers rely on. An append's entries
+// follow its previous entry (Figure 2): contiguous from Index+1, with terms
+// from LogTerm up to the leader's term, never decreasing. The log code
+// indexes by these numbers; a gap or overlap would panic it or splice
+// stale entries back into the log. A snapshot (§7) ends at a real entry,
+// of a term no later than the leader's, and its membership includes us,
+// or the node could not restart from it.
+func wellFormed(m Message, self NodeID) bool {
+	switch m.Type {
+	case MsgApp:
+		prevTerm := m.LogTerm
+		for i, e := range m.Entries {
+			if e.Index != m.Index+1+uint64(i) || e.Index == 0 || e.Term < prevTerm || e.Term > m.Term {
+				return false
+			}
+			prevTerm = e.Term
+		}
+	case MsgSnap:
+		s := m.Snapshot
+		if s == nil || s.Meta.Index == 0 || s.Meta.Term == 0 || s.Meta.Term > m.Term ||
+			(len(s.Meta.Peers) > 0 && !slices.Contains(s.Meta.Peers, self)) {
+			return false
+		}
+	}
+	return true
 }
 
 // inLease reports whether we heard from a leader within the election
@@ -216,6 +248,13 @@ func (r *raft) handleSnapshot(m Message) {
 func (r *raft) handleAppResp(m Message) {
 	pr := r.prs[m.From]
 	pr.recentActive = true
+	if !m.Reject && m.Index > r.log.lastIndex() {
+		// A follower acknowledges only what we sent it, and our log never
+		// shrinks while we lead: this ack is bogus. Believing it would
+		// count the follower toward commits of entries it lacks and park
+		// its next index past our log, where every rejection looks stale.
+		return
+	}
 	if m.Reject {
 		hint := m.RejectHint
 		if m.LogTerm > 0 {

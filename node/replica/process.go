@@ -64,7 +64,9 @@ func (r *Replica) handle(rd raft.Ready) error {
 		r.sender.Send(rd.Messages)
 	}
 	if !rd.Snapshot.IsEmpty() {
-		r.restore(rd.Snapshot)
+		if err := r.restore(rd.Snapshot); err != nil {
+			return err
+		}
 	}
 	for _, e := range rd.CommittedEntries {
 		r.apply(e)
@@ -132,12 +134,12 @@ func (r *Replica) flushDeferred() error {
 	return nil
 }
 
-func (r *Replica) restore(s raft.Snapshot) {
+func (r *Replica) restore(s raft.Snapshot) error {
 	if err := r.store.Restore(s.Data); err != nil {
-		// The leader's snapshot does not decode: applying on would diverge
-		// from the cluster, so refuse it loudly; the core will retry.
-		r.log.Error("cannot restore snapshot from leader", "index", s.Meta.Index, "err", err)
-		return
+		// The snapshot does not decode: the core already counts it as
+		// applied, so going on would diverge from the cluster. Stop; the
+		// operator restores this node from a peer.
+		return fmt.Errorf("replica %s: restore snapshot at index %d: %w", r.id, s.Meta.Index, err)
 	}
 	r.stats.Restores++
 	r.applied, r.snapIndex = s.Meta.Index, s.Meta.Index
@@ -154,6 +156,7 @@ func (r *Replica) restore(s raft.Snapshot) {
 		p := r.pending.takeDisplaced(idx)
 		r.answer(p, Response{Outcome: Info, Reason: "decided inside a snapshot from the leader"})
 	}
+	return nil
 }
 
 func (r *Replica) apply(e raft.Entry) {

@@ -11,7 +11,7 @@ BIN       := bin
 
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all build test vet fmt-check unit fuzz bench bench-sim test-jepsen sim-campaign clean
+.PHONY: all build test vet fmt-check unit fuzz bench test-jepsen sim-campaign campaign clean
 
 all: build
 
@@ -59,6 +59,16 @@ test-jepsen: build image
 # Many seeds in the simulator, no Docker needed.
 sim-campaign: build
 	$(BIN)/raftcheck sim --seeds 1000 --results $(RESULTS)
+
+# Run a campaign spec: runs into $(RESULTS), summary under
+# $(RESULTS)/campaigns/<ts>/, JUnit at $(JUNIT). Docker entries need
+# `make image`. Exit: 0 all passed, 1 a run failed, 3 harness error,
+# 2 unknown.
+SPEC  ?= campaigns/smoke.yaml
+JUNIT ?= $(RESULTS)/junit.xml
+
+campaign: build
+	$(BIN)/raftcheck campaign --spec $(SPEC) --junit $(JUNIT) --results $(RESULTS)
 
 clean:
 	rm -rf $(BIN)

@@ -48,13 +48,43 @@ type action struct {
 type span struct {
 	start, end    int64
 	desc, details string
-	fault         bool
+	label         string // a fault's short description
+	fault, open   bool
 }
 
 // nemesisAnnotations turns every nemesis event into an annotation: a fault
 // from its start to the action that ends it (partition..heal, kill..start,
 // pause..resume), or an action on its own (its invocation to its info).
 func nemesisAnnotations(events []Event) []porcupine.Annotation {
+	return layout(nemesisSpans(events))
+}
+
+// FaultSpan is a fault in force: from the action that started it to the
+// one that ended it (partition..heal, kill..start, pause..resume).
+type FaultSpan struct {
+	F     string // partition, kill or pause
+	Label string // the action as written, e.g. "partition majorities-ring" or "kill kill-leader n3"
+	Start int64  // when the starting action was invoked
+	End   int64  // when the ending action completed; the history's end if Open
+	Open  bool   // never ended in the history
+}
+
+// FaultSpans lists the faults in force during a history, by start time,
+// paired as the HTML view pairs them.
+func FaultSpans(events []Event) []FaultSpan {
+	var out []FaultSpan
+	for _, s := range nemesisSpans(events) {
+		if s.fault {
+			out = append(out, FaultSpan{F: s.desc, Label: s.label, Start: s.start, End: s.end, Open: s.open})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b FaultSpan) int { return cmp.Compare(a.Start, b.Start) })
+	return out
+}
+
+// nemesisSpans pairs the nemesis events into spans: faults in force and
+// actions of their own.
+func nemesisSpans(events []Event) []span {
 	var last int64
 	for _, e := range events {
 		last = max(last, e.Time)
@@ -66,7 +96,7 @@ func nemesisAnnotations(events []Event) []porcupine.Annotation {
 			var ended []action
 			ended, open[starter] = closeFaults(open[starter], a)
 			for _, o := range ended {
-				spans = append(spans, span{start: o.start, end: a.end, fault: true,
+				spans = append(spans, span{start: o.start, end: a.end, fault: true, label: label(o),
 					desc: o.f, details: describeAction(o) + "\nended by " + describeAction(a)})
 			}
 			continue
@@ -79,11 +109,11 @@ func nemesisAnnotations(events []Event) []porcupine.Annotation {
 	}
 	for _, f := range faultStarts() {
 		for _, o := range open[f] {
-			spans = append(spans, span{start: o.start, end: max(o.end, last), fault: true,
+			spans = append(spans, span{start: o.start, end: max(o.end, last), fault: true, label: label(o), open: true,
 				desc: o.f, details: describeAction(o) + "\nnever ended in the history"})
 		}
 	}
-	return layout(spans)
+	return spans
 }
 
 // nemesisActions pairs each nemesis invocation with the next info of the
@@ -146,6 +176,27 @@ func describeAction(a action) string {
 		b.WriteString(": " + readable(a.result))
 	}
 	return b.String()
+}
+
+// label describes a fault's starting action in a few words: its f and,
+// from a value {"name": ..., "nodes": [...]}, the name and the nodes.
+func label(a action) string {
+	var v struct {
+		Name  string   `json:"name"`
+		Nodes []string `json:"nodes"`
+	}
+	parts := []string{a.f}
+	if json.Unmarshal(a.value, &v) == nil {
+		if v.Name != "" {
+			parts = append(parts, v.Name)
+		}
+		if len(v.Nodes) > 0 {
+			parts = append(parts, strings.Join(v.Nodes, ","))
+		}
+	} else if s := readable(a.value); len(s) <= 40 && !isNull(a.value) {
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, " ")
 }
 
 // readable shows a JSON string without its quotes and any other value as it

@@ -13,6 +13,7 @@ import (
 
 	"github.com/raftcheck/raftcheck/nemesis"
 	"github.com/raftcheck/raftcheck/node/replica"
+	"github.com/raftcheck/raftcheck/workload"
 )
 
 // Duration is a time.Duration that reads and writes JSON as "30s".
@@ -44,6 +45,9 @@ type TestConfig struct {
 	Rate        float64  `json:"rate"`
 	Seed        uint64   `json:"seed"`
 	Unsafe      string   `json:"unsafe,omitempty"`
+	// EtcdReads is etcd's read mode, linearizable or serializable (target
+	// etcd only; empty otherwise).
+	EtcdReads string `json:"etcd_reads,omitempty"`
 	// CheckTimeout bounds the linearizability check; past it the verdict
 	// is unknown.
 	CheckTimeout Duration `json:"check_timeout"`
@@ -58,8 +62,23 @@ func (c *TestConfig) Validate() error {
 	if !slices.Contains([]string{"sim", "docker"}, c.Backend) {
 		errs = append(errs, fmt.Errorf("--backend %q: want sim or docker", c.Backend))
 	}
-	if c.Target != "raftnode" {
-		errs = append(errs, fmt.Errorf("--target %q: only raftnode is supported", c.Target))
+	switch c.Target {
+	case "raftnode":
+		if c.EtcdReads != "" {
+			errs = append(errs, fmt.Errorf("--etcd-reads is for --target etcd only"))
+		}
+	case "etcd":
+		if c.Backend != "docker" {
+			errs = append(errs, fmt.Errorf("--target etcd runs on --backend docker only (the simulator runs raftnode's code)"))
+		}
+		if c.Unsafe != "" {
+			errs = append(errs, fmt.Errorf("--unsafe modes are raftnode's; etcd has none"))
+		}
+		if _, err := workload.ParseEtcdReads(c.EtcdReads); err != nil {
+			errs = append(errs, fmt.Errorf("--etcd-reads %w", err))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--target %q: want raftnode or etcd", c.Target))
 	}
 	if c.Nodes < 1 || c.Nodes > 9 {
 		errs = append(errs, fmt.Errorf("--nodes %d: want 1 to 9 (3 or 5 are usual)", c.Nodes))
@@ -97,6 +116,12 @@ func (c *TestConfig) ReplayCommand() string {
 		c.Backend, c.Nodes, c.Workload, nem, time.Duration(c.TimeLimit), c.Concurrency, c.Rate, c.Seed)
 	if c.Unsafe != "" {
 		cmd += " --unsafe " + c.Unsafe
+	}
+	if c.Target != "" && c.Target != "raftnode" {
+		cmd += " --target " + c.Target
+	}
+	if c.EtcdReads != "" {
+		cmd += " --etcd-reads " + c.EtcdReads
 	}
 	return cmd
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/raftcheck/raftcheck/checker"
+	"github.com/raftcheck/raftcheck/harness/report"
 )
 
 // Outcome is a finished run: its history and what the backend observed.
@@ -26,7 +27,9 @@ type Outcome struct {
 
 // CheckAndStore checks a run's history and writes its run directory
 // under root: test.json, history.jsonl, results.json, the HTML view when
-// the verdict is not valid (or htmlAlways), and root/latest.
+// the verdict is not valid (or htmlAlways), the report (index.html), and
+// root/latest and root/index.html. A report or index that cannot be
+// written is a note in results.json, not an error: the verdict stands.
 func CheckAndStore(ctx context.Context, root string, cfg TestConfig, out Outcome, htmlAlways bool) (RunResult, string, error) {
 	dir, err := NewRunDir(root, cfg.Name, out.StartedAt)
 	if err != nil {
@@ -65,7 +68,35 @@ func CheckAndStore(ctx context.Context, root string, cfg TestConfig, out Outcome
 	if err := PointLatest(root, dir); err != nil {
 		return res, dir, err
 	}
+	if err := writeReports(root, dir, &res); err != nil {
+		return res, dir, err
+	}
 	return res, dir, nil
+}
+
+// writeReports renders the run's report and the store's index. Their
+// failures become notes in results.json, and in the report when it can
+// be rendered.
+func writeReports(root, dir string, res *RunResult) error {
+	var notes []string
+	rendered := report.Write(dir)
+	if rendered != nil {
+		notes = append(notes, "could not render the report: "+rendered.Error())
+	}
+	if err := report.WriteIndex(root); err != nil {
+		notes = append(notes, "could not update the results index: "+err.Error())
+	}
+	if len(notes) == 0 {
+		return nil
+	}
+	res.Notes = append(res.Notes, notes...)
+	if err := WriteJSON(filepath.Join(dir, ResultsFile), res); err != nil {
+		return err
+	}
+	if rendered == nil {
+		return report.Write(dir) // again, with the notes
+	}
+	return nil
 }
 
 // PrintSummary writes a one-screen summary of a run.
@@ -104,6 +135,9 @@ func PrintSummary(w io.Writer, cfg TestConfig, res RunResult, dir string) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  results: %s\n", dir)
+	if Exists(filepath.Join(dir, report.IndexFile)) {
+		fmt.Fprintf(w, "  report:  %s\n", filepath.Join(dir, report.IndexFile))
+	}
 	if res.HTML != "" {
 		fmt.Fprintf(w, "  view:    %s\n", filepath.Join(dir, res.HTML))
 	}

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/raftcheck/raftcheck/checker"
 	"github.com/raftcheck/raftcheck/harness"
+	"github.com/raftcheck/raftcheck/harness/report"
 )
 
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
@@ -55,5 +59,33 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		}
 		fmt.Fprintf(stdout, "view: %s\n", filepath.Join(dir, name))
 	}
+	if err := rerender(dir, res.Verdict, stdout); err != nil {
+		return exitHarness, err
+	}
 	return exitCode(res.Verdict), nil
+}
+
+// rerender renders the report of a run directory again from its stored
+// files; a history file outside a run directory has none. The report
+// shows the stored verdict: a different one now is worth a line.
+func rerender(dir string, now checker.Verdict, stdout io.Writer) error {
+	var stored harness.RunResult
+	b, err := os.ReadFile(filepath.Join(dir, harness.ResultsFile))
+	if errors.Is(err, fs.ErrNotExist) || !harness.Exists(filepath.Join(dir, harness.TestFile)) {
+		return nil
+	}
+	if err == nil {
+		err = json.Unmarshal(b, &stored)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", harness.ResultsFile, err)
+	}
+	if stored.Verdict != now {
+		fmt.Fprintf(stdout, "note: %s records %s; the report shows the stored verdict\n", harness.ResultsFile, strings.ToUpper(stored.Verdict.String()))
+	}
+	if err := report.Write(dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "report: %s\n", filepath.Join(dir, report.IndexFile))
+	return nil
 }

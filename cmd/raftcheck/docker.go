@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -23,9 +24,10 @@ type dockerFlags struct {
 	clientTimeout   time.Duration
 }
 
-// runDocker runs a test against raftnode in containers. The returned
-// attach copies the node logs into the run directory; closeCluster removes
-// the containers and must always be called.
+// runDocker runs a test against the target (raftnode or etcd) in
+// containers. The returned attach copies the node logs into the run
+// directory; closeCluster removes the containers and must always be
+// called.
 func runDocker(ctx context.Context, cfg harness.TestConfig, df dockerFlags, stdout io.Writer) (harness.Outcome, func(context.Context, string) error, func(), error) {
 	noop := func() {}
 	if err := docker.Available(ctx); err != nil {
@@ -36,14 +38,16 @@ func runDocker(ctx context.Context, cfg harness.TestConfig, df dockerFlags, stdo
 	} else if n > 0 {
 		fmt.Fprintf(stdout, "removed %d leftover containers/networks/volumes of an interrupted run\n", n)
 	}
-	args := []string{"--election-timeout", df.electionTimeout.String(), "--request-timeout", df.clientTimeout.String()}
-	if cfg.Unsafe != "" {
-		args = append(args, "--unsafe", cfg.Unsafe)
+	dc, opts := raftnodeConfig(cfg, df)
+	if cfg.Target == "etcd" {
+		dc, opts = etcdConfig(df)
 	}
-	fmt.Fprintf(stdout, "starting %d raftnode containers (%s)...\n", cfg.Nodes, df.image)
+	dc.Nodes, dc.Image, dc.Logger = cfg.Nodes, df.image, slog.New(slog.DiscardHandler)
+	opts.NemesisInterval, opts.ClientTimeout, opts.Progress = df.nemesisInterval, df.clientTimeout, stdout
+	image := cmp.Or(df.image, dc.Target.Image)
+	fmt.Fprintf(stdout, "starting %d %s containers (%s)...\n", cfg.Nodes, dc.Target.Name, image)
 	started := time.Now()
-	cl, err := docker.Start(ctx, docker.Config{Nodes: cfg.Nodes, Image: df.image, Args: args,
-		Logger: slog.New(slog.DiscardHandler)})
+	cl, err := docker.Start(ctx, dc)
 	if err != nil {
 		return harness.Outcome{}, nil, noop, err
 	}
@@ -55,9 +59,13 @@ func runDocker(ctx context.Context, cfg harness.TestConfig, df dockerFlags, stdo
 			fmt.Fprintf(stdout, "warning: removing the cluster: %v (run 'raftcheck cleanup')\n", err)
 		}
 	}
+	live, closeClients, err := liveCluster(cfg, cl)
+	if err != nil {
+		return harness.Outcome{}, nil, closeCluster, err
+	}
+	defer closeClients()
 	fmt.Fprintf(stdout, "cluster up in %v; running for %v\n", time.Since(started).Round(100*time.Millisecond), time.Duration(cfg.TimeLimit))
-	out, err := harness.RunLive(ctx, raftnodeCluster{cl, workload.NewHTTPClient(cfg.Concurrency)}, cfg, harness.LiveOptions{NemesisInterval: df.nemesisInterval,
-		ClientTimeout: df.clientTimeout, Progress: stdout, ProgressLines: !isTerminal(stdout)})
+	out, err := harness.RunLive(ctx, live, cfg, opts)
 	if err != nil {
 		return out, nil, closeCluster, err
 	}
@@ -70,6 +78,25 @@ func runDocker(ctx context.Context, cfg harness.TestConfig, df dockerFlags, stdo
 		return cl.CopyLogs(ctx, filepath.Join(dir, "nodes"))
 	}
 	return out, attach, closeCluster, nil
+}
+
+// raftnodeConfig is the docker cluster and live-run settings for raftnode.
+func raftnodeConfig(cfg harness.TestConfig, df dockerFlags) (docker.Config, harness.LiveOptions) {
+	args := []string{"--election-timeout", df.electionTimeout.String(), "--request-timeout", df.clientTimeout.String()}
+	if cfg.Unsafe != "" {
+		args = append(args, "--unsafe", cfg.Unsafe)
+	}
+	return docker.Config{Target: docker.Raftnode(), Args: args}, harness.LiveOptions{}
+}
+
+// liveCluster gives the docker cluster the target's clients; the
+// returned func closes them.
+func liveCluster(cfg harness.TestConfig, cl *docker.Cluster) (harness.LiveCluster, func(), error) {
+	if cfg.Target == "etcd" {
+		return newEtcdCluster(cl, workload.EtcdReads(cfg.EtcdReads))
+	}
+	hc := workload.NewHTTPClient(cfg.Concurrency)
+	return raftnodeCluster{cl, hc}, hc.CloseIdleConnections, nil
 }
 
 // raftnodeCluster gives a docker cluster raftnode's HTTP clients.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/raftcheck/raftcheck/harness"
 	"github.com/raftcheck/raftcheck/nemesis"
+	"github.com/raftcheck/raftcheck/workload"
 )
 
 // testFlags are the flags shared by test and sim.
@@ -27,7 +28,8 @@ type testFlags struct {
 func newTestFlags(fs *flag.FlagSet, defaultBackend string, defaultTime time.Duration) *testFlags {
 	f := &testFlags{}
 	fs.StringVar(&f.cfg.Backend, "backend", defaultBackend, "where the cluster runs: docker or sim")
-	fs.StringVar(&f.cfg.Target, "target", "raftnode", "the system under test")
+	fs.StringVar(&f.cfg.Target, "target", "raftnode", "the system under test: raftnode, or etcd (docker backend only)")
+	fs.StringVar(&f.cfg.EtcdReads, "etcd-reads", "", "target etcd: read mode, linearizable (default) or serializable (may be stale)")
 	fs.IntVar(&f.cfg.Nodes, "nodes", 5, "cluster size")
 	fs.StringVar(&f.cfg.Workload, "workload", "register", "the workload: register (read, write, cas on rotating keys)")
 	fs.StringVar(&f.nemesis, "nemesis", "partition,kill,pause", "faults to inject: any of partition,kill,pause, or all, or none")
@@ -48,9 +50,18 @@ func newTestFlags(fs *flag.FlagSet, defaultBackend string, defaultTime time.Dura
 
 // resolve completes and validates the configuration after parsing.
 func (f *testFlags) resolve(name string) error {
+	if err := f.complete(name); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
+}
+
+// complete is resolve without the usage marker: campaigns put the spec's
+// file and line in front of the same messages instead.
+func (f *testFlags) complete(name string) error {
 	kinds, err := nemesis.ParseKinds(f.nemesis)
 	if err != nil {
-		return fmt.Errorf("%w: --nemesis: %v", errUsage, err)
+		return fmt.Errorf("--nemesis: %w", err)
 	}
 	f.cfg.Nemesis = kinds
 	f.cfg.TimeLimit = harness.Duration(f.timeLimit)
@@ -60,10 +71,10 @@ func (f *testFlags) resolve(name string) error {
 	}
 	f.cfg.Seed = f.seed
 	f.cfg.Name = name
-	if err := f.cfg.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if f.cfg.Target == "etcd" && f.cfg.EtcdReads == "" {
+		f.cfg.EtcdReads = string(workload.Linearizable)
 	}
-	return nil
+	return f.cfg.Validate()
 }
 
 // parse parses args into fs, turning flag errors into usage errors.
@@ -86,6 +97,9 @@ func testName(cfg harness.TestConfig) string {
 	name := cfg.Target + "-" + cfg.Workload + "-" + cfg.Backend
 	if cfg.Unsafe != "" {
 		name += "-unsafe-" + cfg.Unsafe
+	}
+	if cfg.EtcdReads == string(workload.Serializable) {
+		name += "-serializable-reads"
 	}
 	return name
 }

@@ -15,11 +15,7 @@ import (
 func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := flag.NewFlagSet("raftcheck test", flag.ContinueOnError)
 	f := newTestFlags(fs, "docker", 60*time.Second)
-	df := defaultDockerFlags()
-	fs.StringVar(&df.image, "image", df.image, "docker backend: the raftnode image (make image builds it)")
-	fs.DurationVar(&df.electionTimeout, "election-timeout", df.electionTimeout, "docker backend: raftnode's election timeout")
-	fs.DurationVar(&df.nemesisInterval, "nemesis-interval", df.nemesisInterval, "docker backend: how long each fault lasts (quiet half as long between)")
-	fs.DurationVar(&df.clientTimeout, "client-timeout", df.clientTimeout, "docker backend: one attempt of an operation; past it, a write is retried or info")
+	df := newDockerFlags(fs)
 	if err := parse(fs, args, stderr); err != nil {
 		return exitHarness, err
 	}
@@ -27,7 +23,7 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 		return exitHarness, err
 	}
 	f.cfg.Name = testName(f.cfg)
-	res, dir, err := runTest(ctx, f.cfg, df, f.results, f.htmlAlways, stdout)
+	res, dir, err := runTest(ctx, f.cfg, *df, f.results, f.htmlAlways, stdout)
 	if err != nil {
 		return exitHarness, err
 	}
@@ -62,8 +58,19 @@ func runTest(ctx context.Context, cfg harness.TestConfig, df dockerFlags, result
 
 // defaultDockerFlags are the docker backend's defaults.
 func defaultDockerFlags() dockerFlags {
-	return dockerFlags{image: "raftcheck/raftnode:dev", electionTimeout: 500 * time.Millisecond,
+	return dockerFlags{image: "", electionTimeout: 500 * time.Millisecond,
 		nemesisInterval: 5 * time.Second, clientTimeout: time.Second}
+}
+
+// newDockerFlags defines the docker backend's flags on fs (test and the
+// entries of a campaign spec share them).
+func newDockerFlags(fs *flag.FlagSet) *dockerFlags {
+	df := defaultDockerFlags()
+	fs.StringVar(&df.image, "image", df.image, "docker backend: the nodes' image (default raftcheck/raftnode:dev from make image, or raftcheck/etcd:dev from make etcd-image)")
+	fs.DurationVar(&df.electionTimeout, "election-timeout", df.electionTimeout, "docker backend: the nodes' election timeout (etcd: heartbeat a tenth of it)")
+	fs.DurationVar(&df.nemesisInterval, "nemesis-interval", df.nemesisInterval, "docker backend: how long each fault lasts (quiet half as long between)")
+	fs.DurationVar(&df.clientTimeout, "client-timeout", df.clientTimeout, "docker backend: one attempt of an operation; past it, a write is retried or info")
+	return &df
 }
 
 func exitCode(v checker.Verdict) int {

@@ -1,13 +1,13 @@
-// Package docker runs a raftnode cluster in containers with
-// testcontainers-go and injects real faults into it: iptables partitions
-// inside each container, SIGKILL, and the cgroup freezer. Cluster
-// implements nemesis.Faults.
+// Package docker runs a cluster in containers with testcontainers-go and
+// injects real faults into it: iptables partitions inside each container,
+// SIGKILL, and the cgroup freezer. Cluster implements nemesis.Faults. The
+// system in the containers is a Target: raftnode by default, or etcd.
 //
 // Layout: one private bridge network with a subnet of its own; nodes
-// n1..nN, each reachable by its name (a network alias) at a fixed IP, peer
-// port 7000; the client API (port 8000) mapped to a fixed port on
-// 127.0.0.1. Each node keeps its data in a volume, so a killed and
-// restarted node (the same container) resumes from its disk.
+// n1..nN, each reachable by its name (a network alias) at a fixed IP; the
+// target's client port mapped to a fixed port on 127.0.0.1. Each node
+// keeps its data in a volume, so a killed and restarted node (the same
+// container) resumes from its disk.
 //
 // Fixed IPs and host ports are chosen at Start and survive kill and
 // restart: ClientAddr stays valid for the life of the cluster, and the
@@ -46,7 +46,7 @@ import (
 // DefaultImage is the image `make image` builds.
 const DefaultImage = "raftcheck/raftnode:dev"
 
-// Ports inside each container.
+// raftnode's ports inside each container.
 const (
 	PeerPort   = 7000
 	ClientPort = 8000
@@ -60,13 +60,14 @@ const (
 // Config describes a cluster.
 type Config struct {
 	Nodes  int      // 3 or 5, usually
-	Image  string   // default DefaultImage
-	Args   []string // extra raftnode flags for every node
+	Target Target   // the system the nodes run; zero: Raftnode()
+	Image  string   // overrides Target.Image
+	Args   []string // extra flags for every node, after the target's own
 	RunID  string   // value of LabelRun; default: a timestamp
 	Logger *slog.Logger
 }
 
-// Cluster is a running raftnode cluster in containers. Its methods are
+// Cluster is a running cluster in containers. Its methods are
 // safe for concurrent use; fault injections are serialized.
 type Cluster struct {
 	cfg      Config
@@ -87,18 +88,26 @@ type node struct {
 	ip       netip.Addr
 	hostPort int
 	ctr      *testcontainers.DockerContainer
-	client   *workload.RaftnodeClient
 }
 
 // Start creates the network and the nodes, and returns once every node
-// answers GET /v1/status. On failure it removes whatever it created.
+// answers the target's Status (raftnode: GET /v1/status). On failure it removes whatever it created.
 // It does not remove leftovers of earlier runs: that is Cleanup's job.
 func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Nodes < 1 || cfg.Nodes > 99 {
 		return nil, fmt.Errorf("docker: Config.Nodes = %d; want 1 to 99 (3 or 5, usually)", cfg.Nodes)
 	}
-	if cfg.Image == "" {
-		cfg.Image = DefaultImage
+	if cfg.Target.Name == "" {
+		cfg.Target = Raftnode()
+	}
+	if cfg.Image != "" {
+		cfg.Target.Image = cfg.Image
+	}
+	if cfg.Target.ElectionTimeout <= 0 {
+		cfg.Target.ElectionTimeout = electionTimeout(cfg.Args)
+	}
+	if cfg.Target.Image == "" || cfg.Target.Args == nil || cfg.Target.Status == nil || cfg.Target.ClientPort == 0 {
+		return nil, fmt.Errorf("docker: target %q lacks an image, Args, Status or ClientPort: start from Raftnode() or Etcd()", cfg.Target.Name)
 	}
 	if cfg.RunID == "" {
 		cfg.RunID = time.Now().UTC().Format("20060102T150405.000000000Z")
@@ -132,11 +141,12 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := ping(ctx, c.api); err != nil {
 		return err
 	}
-	if _, err := c.api.ImageInspect(ctx, c.cfg.Image); err != nil {
+	t := c.cfg.Target
+	if _, err := c.api.ImageInspect(ctx, t.Image); err != nil {
 		if cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("image %s not found: build it with `make image`: %w", c.cfg.Image, err)
+			return fmt.Errorf("image %s not found: build it with `%s`: %w", t.Image, t.BuildHint, err)
 		}
-		return fmt.Errorf("inspect image %s: %w", c.cfg.Image, err)
+		return fmt.Errorf("inspect image %s: %w", t.Image, err)
 	}
 	subnet, err := c.createNetwork(ctx)
 	if err != nil {
@@ -146,19 +156,19 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var peers []string
+	var members []Member
 	for i := range c.cfg.Nodes {
 		name := fmt.Sprintf("n%d", i+1)
 		n := &node{name: name, ip: nthAddr(subnet, 10+i), hostPort: ports[i]}
-		n.client = workload.NewRaftnodeClient(n.addr(), c.http)
 		c.nodes = append(c.nodes, n)
 		c.byName[name] = n
-		peers = append(peers, fmt.Sprintf("%s=%s:%d", name, name, PeerPort))
+		members = append(members, Member{Name: name, IP: n.ip})
 	}
 	errs := make([]error, len(c.nodes))
 	var wg sync.WaitGroup
 	for i, n := range c.nodes {
-		wg.Go(func() { errs[i] = c.createNode(ctx, n, strings.Join(peers, ",")) })
+		args := append(t.Args(members[i], members), c.cfg.Args...)
+		wg.Go(func() { errs[i] = c.createNode(ctx, n, args) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -169,7 +179,7 @@ func (c *Cluster) start(ctx context.Context) error {
 			return err
 		}
 	}
-	c.log.Info("cluster started", "nodes", c.cfg.Nodes, "subnet", subnet, "took", time.Since(began).Round(time.Millisecond))
+	c.log.Info("cluster started", "target", t.Name, "nodes", c.cfg.Nodes, "subnet", subnet, "took", time.Since(began).Round(time.Millisecond))
 	return nil
 }
 
@@ -224,14 +234,13 @@ func (c *Cluster) labels(nodeName string) map[string]string {
 	return l
 }
 
-func (c *Cluster) createNode(ctx context.Context, n *node, peers string) error {
-	args := append([]string{"--id", n.name, "--peers", peers,
-		"--client-addr", fmt.Sprintf("0.0.0.0:%d", ClientPort), "--data-dir", dataDir}, c.cfg.Args...)
-	clientPort := network.MustParsePort(fmt.Sprintf("%d/tcp", ClientPort))
+func (c *Cluster) createNode(ctx context.Context, n *node, args []string) error {
+	t := c.cfg.Target
+	clientPort := network.MustParsePort(fmt.Sprintf("%d/tcp", t.ClientPort))
 	nwName := c.network.Name
 	req := testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
-			Image:          c.cfg.Image,
+			Image:          t.Image,
 			Name:           fmt.Sprintf("raftcheck-%s-%s", c.cfg.RunID, n.name),
 			Cmd:            args,
 			Labels:         c.labels(n.name),
@@ -242,7 +251,7 @@ func (c *Cluster) createNode(ctx context.Context, n *node, peers string) error {
 				hc.CapAdd = append(hc.CapAdd, "NET_ADMIN")
 				hc.PortBindings = network.PortMap{clientPort: {{
 					HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(n.hostPort)}}}
-				hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Target: dataDir,
+				hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Target: t.DataDir,
 					VolumeOptions: &mount.VolumeOptions{Labels: c.labels(n.name)}})
 			},
 			EndpointSettingsModifier: func(es map[string]*network.EndpointSettings) {
@@ -259,36 +268,59 @@ func (c *Cluster) createNode(ctx context.Context, n *node, peers string) error {
 		n.ctr = ctr.(*testcontainers.DockerContainer)
 	}
 	if err != nil {
-		return fmt.Errorf("start %s (image %s): %w", n.name, c.cfg.Image, err)
+		return fmt.Errorf("start %s (image %s): %w", n.name, t.Image, err)
 	}
 	return nil
 }
 
-// waitStatus polls the node's /v1/status until it answers; it gives up
+// waitStatus polls the node's status until it answers; it gives up
 // early, with the end of the node's log, if the container stops.
 func (c *Cluster) waitStatus(ctx context.Context, n *node, timeout time.Duration) error {
+	return c.waitUp(ctx, n, timeout, "its status", func(ctx context.Context) error {
+		_, err := c.status(ctx, n)
+		return err
+	})
+}
+
+// waitUp polls up until it succeeds; it gives up early, with the end of
+// the node's log, if the container stops.
+func (c *Cluster) waitUp(ctx context.Context, n *node, timeout time.Duration, what string, up func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
-		sctx, scancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		_, err := n.client.Status(sctx)
+		sctx, scancel := context.WithTimeout(ctx, time.Second)
+		err := up(sctx)
 		scancel()
 		if err == nil {
 			return nil
 		}
 		if attempt%10 == 0 {
 			if st, ierr := c.inspect(ctx, n); ierr == nil && !st.Running {
-				return fmt.Errorf("%s stopped (exit code %d) before answering GET /v1/status; its log ends:\n%s",
-					n.name, st.ExitCode, c.containerOutput(ctx, n.ctr.GetContainerID()))
+				return fmt.Errorf("%s stopped (exit code %d) before answering %s; its log ends:\n%s",
+					n.name, st.ExitCode, what, c.containerOutput(ctx, n.ctr.GetContainerID()))
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s did not answer GET /v1/status at %s within %v (see its log: docker logs %s): %w",
-				n.name, n.addr(), timeout, n.ctr.GetContainerID()[:12], err)
+			return fmt.Errorf("%s (%s) did not answer %s at %s within %v (see its log: docker logs %s): %w",
+				n.name, c.cfg.Target.Name, what, n.addr(), timeout, n.ctr.GetContainerID()[:12], err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// status asks a node for its view of the cluster.
+func (c *Cluster) status(ctx context.Context, n *node) (NodeStatus, error) {
+	return c.cfg.Target.Status(ctx, c.http, n.addr())
+}
+
+// Status asks the named node for its view of the cluster.
+func (c *Cluster) Status(ctx context.Context, name string) (NodeStatus, error) {
+	n, err := c.node(name)
+	if err != nil {
+		return NodeStatus{}, err
+	}
+	return c.status(ctx, n)
 }
 
 // Nodes lists the node names, sorted.
@@ -315,6 +347,9 @@ func (c *Cluster) ClientAddr(node string) string {
 func (n *node) addr() string {
 	return fmt.Sprintf("127.0.0.1:%d", n.hostPort)
 }
+
+// Target returns the system the cluster runs.
+func (c *Cluster) Target() Target { return c.cfg.Target }
 
 // RunID returns the label value identifying this run's resources.
 func (c *Cluster) RunID() string { return c.cfg.RunID }

@@ -41,10 +41,17 @@ func (w tWriter) Write(p []byte) (int, error) {
 
 func startCluster(t *testing.T, nodes int) *Cluster {
 	t.Helper()
+	return startClusterCfg(t, Config{Nodes: nodes, Args: testArgs})
+}
+
+func startClusterCfg(t *testing.T, cfg Config) *Cluster {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	began := time.Now()
-	c, err := Start(ctx, Config{Nodes: nodes, Args: testArgs, RunID: fmt.Sprintf("test-%d", time.Now().UnixNano()), Logger: testLogger(t)})
+	nodes := cfg.Nodes
+	cfg.RunID, cfg.Logger = fmt.Sprintf("test-%d", time.Now().UnixNano()), testLogger(t)
+	c, err := Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +124,13 @@ func mustBite(t *testing.T, c *Cluster, a nemesis.Action) {
 // writeRead writes v to key through node and reads it back.
 func writeRead(t *testing.T, c *Cluster, node, key string, v int64) {
 	t.Helper()
-	cl := workload.NewRaftnodeClient(c.ClientAddr(node), workload.NewHTTPClient(2))
+	writeReadVia(t, workload.NewRaftnodeClient(c.ClientAddr(node), workload.NewHTTPClient(2)), node, key, v)
+}
+
+// writeReadVia writes v to key with cl, retrying until it works, and
+// reads it back.
+func writeReadVia(t *testing.T, cl workload.Client, node, key string, v int64) {
+	t.Helper()
 	var last workload.Result
 	for range 50 { // the node may need a moment to find the leader
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -131,9 +144,18 @@ func writeRead(t *testing.T, c *Cluster, node, key string, v int64) {
 	if last.Outcome != workload.OK {
 		t.Fatalf("write %s=%d via %s: %s: %v", key, v, node, last.Outcome, last.Err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	r := cl.Read(ctx, key)
+	// A read can fail for a moment (etcd: "leader changed" just after an
+	// election); what it must never do is succeed with another value.
+	var r workload.Result
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		r = cl.Read(ctx, key)
+		cancel()
+		if r.Outcome == workload.OK {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if r.Outcome != workload.OK || !r.Present || r.Value != v {
 		t.Fatalf("read %s via %s: %+v, want %d", key, node, r, v)
 	}

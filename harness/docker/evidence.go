@@ -23,7 +23,7 @@ import (
 //     within a few election timeouts (CheckQuorum).
 //   - heal: every live pair connects.
 //   - kill: the container is stopped and its process gone.
-//   - start: the container runs and the node answers GET /v1/status.
+//   - start: the container runs and the node answers its status.
 //   - pause / resume: the container is frozen / running and thawed.
 //
 // Call it right after the action. It takes about a second for
@@ -128,7 +128,7 @@ func (c *Cluster) probePairs(ctx context.Context, pairs []pair, seconds int) map
 	var wg sync.WaitGroup
 	for from, tos := range byFrom {
 		wg.Go(func() {
-			args := []string{"bash", "-c", probe, "probe", strconv.Itoa(PeerPort), strconv.Itoa(seconds)}
+			args := []string{"bash", "-c", probe, "probe", strconv.Itoa(c.cfg.Target.PeerPort), strconv.Itoa(seconds)}
 			byIP := map[string]*node{}
 			for _, to := range tos {
 				args = append(args, to.ip.String())
@@ -176,14 +176,14 @@ func isolated(nodes []string, g nemesis.Grudge) string {
 // at most four election timeouts.
 func (c *Cluster) steppedDown(ctx context.Context, v string) (bool, string) {
 	n := c.byName[v]
-	limit := 4 * electionTimeout(c.cfg.Args)
+	limit := 4 * c.cfg.Target.ElectionTimeout
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	role := "unknown"
 	for {
 		sctx, scancel := context.WithTimeout(ctx, 300*time.Millisecond)
-		st, err := n.client.Status(sctx)
+		st, err := c.status(sctx, n)
 		scancel()
 		if err == nil {
 			role = st.Role
@@ -199,7 +199,7 @@ func (c *Cluster) steppedDown(ctx context.Context, v string) (bool, string) {
 	}
 }
 
-// electionTimeout finds --election-timeout in the node flags.
+// electionTimeout finds --election-timeout in raftnode's flags.
 func electionTimeout(args []string) time.Duration {
 	d := server.DefaultElectionTimeout
 	for i, a := range args {
@@ -246,7 +246,7 @@ func (c *Cluster) stateEvidence(ctx context.Context, a nemesis.Action) (bool, st
 			d = fmt.Sprintf("%s %s", name, st.Status)
 		case "start":
 			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			s, err := n.client.Status(sctx)
+			s, err := c.status(sctx, n)
 			cancel()
 			ok = st.Running && !st.Paused && err == nil
 			d = fmt.Sprintf("%s %s, pid %d", name, st.Status, st.Pid)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,10 +23,11 @@ import (
 
 var _ nemesis.Faults = (*Cluster)(nil)
 
-// In the image (scripts/node/): the partition script, and the file the
-// entrypoint reads to re-apply a partition when a killed node restarts.
+// In every node image (scripts/node/): the partition script, and the file
+// the entrypoint reads to re-apply a partition when a killed node
+// restarts.
 const (
-	partitionCmd = "/usr/local/bin/raftnode-partition"
+	partitionCmd = "/usr/local/bin/raftcheck-partition"
 	dropFileDir  = "/etc"
 	dropFileRel  = "raftcheck/drop"
 )
@@ -36,7 +38,7 @@ const (
 // gets the rules by exec; a paused one through a short-lived helper
 // container that shares its network namespace (exec cannot enter a frozen
 // container); a killed one when it is started again, by its entrypoint,
-// before raftnode runs.
+// before the target's program runs.
 func (c *Cluster) Partition(ctx context.Context, g nemesis.Grudge) error {
 	for to, froms := range g {
 		if _, err := c.node(to); err != nil {
@@ -111,7 +113,7 @@ func (c *Cluster) apply(ctx context.Context, n *node) error {
 // joins n's network namespace, which a paused container still owns.
 func (c *Cluster) applyViaHelper(ctx context.Context, n *node, ips []string) error {
 	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config: &container.Config{Image: c.cfg.Image, Entrypoint: []string{partitionCmd}, Cmd: ips,
+		Config: &container.Config{Image: c.cfg.Target.Image, Entrypoint: []string{partitionCmd}, Cmd: ips,
 			Labels: c.labels("partition-helper")},
 		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode("container:" + n.ctr.GetContainerID()),
 			CapAdd: []string{"NET_ADMIN"}},
@@ -172,8 +174,9 @@ func (c *Cluster) Kill(ctx context.Context, name string) error {
 
 // Start starts a killed node again: the same container, so the same data
 // volume, IP and host port. The partition in force is applied by the
-// entrypoint before raftnode runs. It returns once the node answers
-// GET /v1/status. Starting a running node is a no-op.
+// entrypoint before the program runs. It returns once the node answers
+// its status, or, for a target whose status needs a quorum (etcd), once
+// it listens on its client port. Starting a running node is a no-op.
 func (c *Cluster) Start(ctx context.Context, name string) error {
 	n, err := c.node(name)
 	if err != nil {
@@ -194,7 +197,26 @@ func (c *Cluster) Start(ctx context.Context, name string) error {
 	if _, err := c.api.ContainerStart(ctx, n.ctr.GetContainerID(), client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
+	if c.cfg.Target.StatusNeedsQuorum {
+		return c.waitUp(ctx, n, 30*time.Second, "a connect to its client port", func(ctx context.Context) error {
+			return c.listening(ctx, n)
+		})
+	}
 	return c.waitStatus(ctx, n, 30*time.Second)
+}
+
+// listening checks, from inside the container, that the program accepts
+// connections on its client port. (From outside, Docker's port proxy
+// accepts them whether or not anything listens.)
+func (c *Cluster) listening(ctx context.Context, n *node) error {
+	code, out, err := c.exec(ctx, n, "bash", "-c", probe, "probe", strconv.Itoa(c.cfg.Target.ClientPort), "1", "127.0.0.1")
+	switch {
+	case err != nil:
+		return err
+	case code != 0 || !strings.HasSuffix(out, " 0"):
+		return fmt.Errorf("nothing listens on port %d yet (probe: %q)", c.cfg.Target.ClientPort, out)
+	}
+	return nil
 }
 
 // writeDropFile stores the IPs for the entrypoint to drop at the next
@@ -275,7 +297,7 @@ func (c *Cluster) Leader(ctx context.Context) (string, error) {
 			}
 			sctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 			defer cancel()
-			if st, err := n.client.Status(sctx); err == nil {
+			if st, err := c.status(sctx, n); err == nil {
 				votes[i] = st.Leader
 			}
 		})

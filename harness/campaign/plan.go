@@ -1,0 +1,100 @@
+package campaign
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/raftcheck/raftcheck/checker"
+	"github.com/raftcheck/raftcheck/harness"
+)
+
+// Resolved is an entry turned into a test configuration.
+type Resolved struct {
+	// Config is complete and valid; its Seed is the first repetition's.
+	Config harness.TestConfig
+	// SeedGiven reports whether the spec chose the seed; if not, Config's
+	// seed was chosen at random.
+	SeedGiven bool
+	// ReplayArgs are flags the configuration's ReplayCommand does not
+	// carry (e.g. the docker backend's), appended to each run's replay
+	// command.
+	ReplayArgs []string
+}
+
+// A Resolver turns an entry's settings into a test configuration exactly
+// (the index-th of the spec) as `raftcheck test` would from the same
+// flags. An error may be placed at a setting's line with AtLine; others
+// are placed at the entry.
+type Resolver func(index int, e Entry) (Resolved, error)
+
+// Run is one run of a campaign: an entry at one seed.
+type Run struct {
+	Entry  int    // index in Spec.Entries
+	Name   string // the entry's name, or its test's name
+	Rep    int    // 1..Repeat
+	Repeat int
+	Expect checker.Verdict
+	Config harness.TestConfig
+	Replay string // the command line that runs it again
+	// SeedChosen marks the first repetition of an entry whose seed was
+	// chosen at random.
+	SeedChosen bool
+}
+
+// Label names the run in output and reports: its name and seed.
+func (r Run) Label() string { return fmt.Sprintf("%s seed %d", r.Name, r.Config.Seed) }
+
+// Plan resolves every entry and expands repeat into runs: repetition i
+// (from 0) of an entry runs at its seed + i. Every entry's errors are
+// reported together, each with its file and line.
+func (s *Spec) Plan(resolve Resolver) ([]Run, error) {
+	var runs []Run
+	var errs []error
+	for i, e := range s.Entries {
+		r, err := resolve(i, e)
+		if err == nil && r.Config.Seed > math.MaxUint64-uint64(e.Repeat-1) {
+			err = fmt.Errorf("seed %d + repeat %d overflows: choose a smaller seed", r.Config.Seed, e.Repeat)
+		}
+		if err != nil {
+			errs = append(errs, s.place(i, e, err))
+			continue
+		}
+		name := e.Name
+		if name == "" {
+			name = r.Config.Name
+		}
+		for rep := range e.Repeat {
+			cfg := r.Config
+			cfg.Seed += uint64(rep)
+			replay := cfg.ReplayCommand()
+			if len(r.ReplayArgs) > 0 {
+				replay += " " + strings.Join(r.ReplayArgs, " ")
+			}
+			runs = append(runs, Run{Entry: i, Name: name, Rep: rep + 1, Repeat: e.Repeat, Expect: e.Expect,
+				Config: cfg, Replay: replay, SeedChosen: rep == 0 && !r.SeedGiven})
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return runs, nil
+}
+
+// place puts a resolver's error at its line of the spec, naming the
+// entry. Joined errors (e.g. TestConfig.Validate's) are placed one by one.
+func (s *Spec) place(i int, e Entry, err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var errs []error
+		for _, c := range j.Unwrap() {
+			errs = append(errs, s.place(i, e, c))
+		}
+		return errors.Join(errs...)
+	}
+	line := e.Line
+	if le, ok := errors.AsType[*LineError](err); ok {
+		line, err = le.Line, le.Err
+	}
+	return &LineError{File: s.File, Line: line, Err: fmt.Errorf("%s: %w", e.Label(i), err)}
+}

@@ -1,40 +1,27 @@
 package main
 
 import (
+	"github.com/raftcheck/raftcheck/internal/benchstat"
+
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 )
 
 // latency summarizes a sample of durations, in milliseconds.
-type latency struct {
-	N     int     `json:"n"`
-	P50ms float64 `json:"p50_ms"`
-	P99ms float64 `json:"p99_ms"`
-	MaxMs float64 `json:"max_ms"`
-}
+type latency = benchstat.Latency
 
-func summarize(d []time.Duration) latency {
-	if len(d) == 0 {
-		return latency{}
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return latency{N: len(s), P50ms: ms(percentile(s, 0.50)), P99ms: ms(percentile(s, 0.99)), MaxMs: ms(s[len(s)-1])}
-}
+func summarize(d []time.Duration) latency { return benchstat.Summarize(d) }
 
-// percentile is the nearest-rank percentile of sorted durations.
 func percentile(sorted []time.Duration, q float64) time.Duration {
-	rank := int(q*float64(len(sorted)) + 0.999999)
-	return sorted[min(max(rank, 1), len(sorted))-1]
+	return benchstat.Percentile(sorted, q)
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func ms(d time.Duration) float64 { return benchstat.Ms(d) }
 
 // configReport is the part of the configuration the figures depend on.
 type configReport struct {

@@ -50,6 +50,15 @@ func (r *Replica) handle(rd raft.Ready) error {
 			return fmt.Errorf("replica %s: save snapshot %d: %w", r.id, rd.Snapshot.Meta.Index, err)
 		}
 	}
+	// A leader's appends may leave before its own write (thesis §10.2.1):
+	// its fsync then overlaps the round trip and the followers' fsyncs.
+	// That is safe because this loop finishes the write before it steps
+	// any acknowledgement, so the leader never counts its own copy of an
+	// entry toward commit before that copy is durable.
+	early := r.leaderMessagesOnly(rd)
+	if early && len(rd.Messages) > 0 {
+		r.sender.Send(rd.Messages)
+	}
 	if r.unsafe.AckBeforePersist {
 		// Write batches only every deferTicks: acknowledgements race ahead
 		// of the disk, and a crash loses what they acknowledged.
@@ -60,7 +69,7 @@ func (r *Replica) handle(rd raft.Ready) error {
 	} else if err := r.persist(rd.HardState, rd.Entries); err != nil {
 		return err
 	}
-	if len(rd.Messages) > 0 {
+	if !early && len(rd.Messages) > 0 {
 		r.sender.Send(rd.Messages)
 	}
 	if !rd.Snapshot.IsEmpty() {
@@ -95,6 +104,27 @@ func (r *Replica) handle(rd raft.Ready) error {
 		r.answer(p, Response{Outcome: OK, Value: v, Present: ok})
 	}
 	return nil
+}
+
+// leaderMessagesOnly reports whether rd is a leader's batch whose
+// messages depend on nothing it persists: appends, heartbeats, snapshots
+// and read answers, with no change of term or vote to make durable first.
+// Anything a follower or candidate says (acks, votes) waits for the disk.
+func (r *Replica) leaderMessagesOnly(rd raft.Ready) bool {
+	if r.soft.State != raft.StateLeader {
+		return false
+	}
+	if !rd.HardState.IsEmpty() && (rd.HardState.Term != r.synced.Term || rd.HardState.Vote != r.synced.Vote) {
+		return false
+	}
+	for _, m := range rd.Messages {
+		switch m.Type {
+		case raft.MsgApp, raft.MsgHeartbeat, raft.MsgSnap, raft.MsgReadIndexResp:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func (r *Replica) persist(hs raft.HardState, ents []raft.Entry) error {

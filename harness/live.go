@@ -60,8 +60,11 @@ func (o *LiveOptions) defaults() {
 	}
 }
 
-// seeded returns the named sub-stream of the test's seed.
-func seeded(seed uint64, name string) *rand.Rand {
+// Stream returns the named sub-stream of a run's seed. Each concern
+// (network, clients, nemesis, each node's boot) draws from its own, so
+// adding a client does not reshuffle the faults. The simulator and live
+// runs share it.
+func Stream(seed uint64, name string) *rand.Rand {
 	h := fnv.New64a()
 	h.Write([]byte(name))
 	return rand.New(rand.NewPCG(seed, h.Sum64()))
@@ -72,7 +75,7 @@ type live struct {
 	cfg     TestConfig
 	opts    LiveOptions
 	cl      LiveCluster
-	rec     *Recorder
+	rec     *workload.Recorder
 	nodes   []string
 	genMu   sync.Mutex
 	gen     *workload.Generator
@@ -82,9 +85,6 @@ type live struct {
 	faults  []Fault
 }
 
-// Recorder is the history recorder of a live run.
-type Recorder = workload.Recorder
-
 // RunLive runs a test against a real cluster in real time: clients and
 // the nemesis for cfg.TimeLimit, then a heal, recovery and a final read of
 // every key. Timestamps come from one monotonic clock.
@@ -93,7 +93,7 @@ func RunLive(ctx context.Context, cl LiveCluster, cfg TestConfig, opts LiveOptio
 	start := time.Now()
 	l := &live{cfg: cfg, opts: opts, cl: cl, nodes: cl.Nodes(), nextPID: cfg.Concurrency,
 		rec: workload.NewRecorder(func() int64 { return int64(time.Since(start)) }),
-		gen: workload.NewGenerator(workload.GeneratorConfig{}, seeded(cfg.Seed, "workload"))}
+		gen: workload.NewGenerator(workload.GeneratorConfig{}, Stream(cfg.Seed, "workload"))}
 	l.fault.Store("none")
 	// Start the clock for the workload only once the cluster serves.
 	if err := l.awaitLeader(ctx); err != nil {
@@ -155,7 +155,7 @@ func (l *live) newProcess() int {
 
 // client is one process slot: think, invoke, settle, record, repeat.
 func (l *live) client(ctx context.Context, slot int) {
-	rng := seeded(l.cfg.Seed, fmt.Sprintf("client/%d", slot))
+	rng := Stream(l.cfg.Seed, fmt.Sprintf("client/%d", slot))
 	process := slot
 	var seq uint64
 	mean := float64(l.cfg.Concurrency) / l.cfg.Rate * float64(time.Second)
@@ -212,7 +212,7 @@ func (l *live) perform(ctx context.Context, slot, process int, op workload.Op, s
 // nemesis injects faults until ctx ends: a fault, NemesisInterval of it,
 // its recovery, half an interval of quiet.
 func (l *live) nemesis(ctx context.Context) {
-	sched := nemesis.NewSchedule(l.cfg.Nemesis, l.nodes, seeded(l.cfg.Seed, "nemesis"))
+	sched := nemesis.NewSchedule(l.cfg.Nemesis, l.nodes, Stream(l.cfg.Seed, "nemesis"))
 	if sched.Empty() {
 		return
 	}

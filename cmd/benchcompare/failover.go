@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/raftcheck/raftcheck/internal/benchstat"
+
 	"context"
 	"fmt"
 	"sync"
@@ -58,7 +60,7 @@ func failover(ctx context.Context, sys *system) (failoverResult, error) {
 	if err := sys.cl.Start(ctx, leader); err != nil {
 		return failoverResult{}, err
 	}
-	return failoverResult{Killed: leader, FirstWriteVia: via, Ms: ms(took), KillMs: ms(dead)}, nil
+	return failoverResult{Killed: leader, FirstWriteVia: via, Ms: benchstat.Ms(took), KillMs: benchstat.Ms(dead)}, nil
 }
 
 // probeWrite writes through every node every probeInterval until one

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/raftcheck/raftcheck/internal/benchstat"
+
 	"bytes"
 	"encoding/json"
 	"io"
@@ -41,9 +43,9 @@ func TestPercentiles(t *testing.T) {
 	for i := 1; i <= 1000; i++ {
 		d = append(d, time.Duration(i)*time.Millisecond)
 	}
-	l := summarize(d)
+	l := benchstat.Summarize(d)
 	if l.P50ms != 500 || l.P99ms != 990 || l.P999ms != 999 || l.MaxMs != 1000 || l.N != 1000 {
-		t.Errorf("summarize(1..1000ms) = %+v", l)
+		t.Errorf("benchstat.Summarize(1..1000ms) = %+v", l)
 	}
 }
 

@@ -18,14 +18,6 @@ import (
 // latency summarizes a sample of durations, in milliseconds.
 type latency = benchstat.Latency
 
-func summarize(d []time.Duration) latency { return benchstat.Summarize(d) }
-
-func percentile(sorted []time.Duration, q float64) time.Duration {
-	return benchstat.Percentile(sorted, q)
-}
-
-func ms(d time.Duration) float64 { return benchstat.Ms(d) }
-
 // loadRow is one system in one scenario, over all its rounds.
 type loadRow struct {
 	System string `json:"system"`
@@ -66,7 +58,7 @@ func newResults(cfg config) *results {
 		Started: time.Now().UTC().Format(time.RFC3339),
 		Config: map[string]any{"nodes": 3, "duration_sec": cfg.duration.Seconds(), "rounds": cfg.rounds,
 			"clients": cfg.clients, "read_frac": cfg.readFrac, "failover_trials": cfg.failovers,
-			"election_timeout_ms": ms(cfg.electionTimeout), "heartbeat_ms": ms(cfg.electionTimeout / 10),
+			"election_timeout_ms": benchstat.Ms(cfg.electionTimeout), "heartbeat_ms": benchstat.Ms(cfg.electionTimeout / 10),
 			"etcd_conns_per_member": cfg.etcdConns, "raftnode_image": cfg.raftnodeImage, "etcd_image": cfg.etcdImage,
 			"reads": "linearizable on both", "target": "the leader, closed loop, one key per client"},
 		Machine: map[string]any{"cpus": runtime.NumCPU(), "loadavg_start": loadavg()},
@@ -119,16 +111,16 @@ func (r *results) finish() {
 	r.Machine["loadavg_end"] = loadavg()
 	for _, l := range r.Load {
 		l.OpsPerSec = float64(l.OK) / l.Seconds
-		l.All = summarize(append(slices.Clone(l.reads), l.writes...))
-		l.Reads, l.Writes = summarize(l.reads), summarize(l.writes)
+		l.All = benchstat.Summarize(append(slices.Clone(l.reads), l.writes...))
+		l.Reads, l.Writes = benchstat.Summarize(l.reads), benchstat.Summarize(l.writes)
 	}
 	for _, f := range r.Failovers {
 		var d []time.Duration
 		for _, t := range f.Trials {
 			d = append(d, time.Duration(t.Ms*float64(time.Millisecond)))
 		}
-		s := summarize(d)
-		f.MedianMs, f.P90Ms, f.MaxMs = s.P50ms, ms(percentile(sortedCopy(d), 0.9)), s.MaxMs
+		s := benchstat.Summarize(d)
+		f.MedianMs, f.P90Ms, f.MaxMs = s.P50ms, benchstat.Ms(benchstat.Percentile(sortedCopy(d), 0.9)), s.MaxMs
 	}
 }
 
@@ -180,7 +172,7 @@ func (r *results) writeFailovers(w io.Writer) error {
 			kills = append(kills, time.Duration(t.KillMs*float64(time.Millisecond)))
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", f.System, len(f.Trials), fmtMs(f.MedianMs), fmtMs(f.P90Ms),
-			fmtMs(f.MaxMs), strings.Join(all, " "), fmtMs(summarize(kills).P50ms))
+			fmtMs(f.MaxMs), strings.Join(all, " "), fmtMs(benchstat.Summarize(kills).P50ms))
 	}
 	return tw.Flush()
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/raftcheck/raftcheck/internal/benchstat"
+
 	"context"
 	"fmt"
 	"time"
@@ -55,5 +57,5 @@ func failover(ctx context.Context, c *proccluster.Cluster) (failoverResult, erro
 		return failoverResult{}, fmt.Errorf("after restarting %s: %w", c.Nodes[leader].ID, err)
 	}
 	return failoverResult{Killed: c.Nodes[leader].ID, FirstWriteVia: c.Nodes[via].ID,
-		Duration: took, Ms: ms(took)}, nil
+		Duration: took, Ms: benchstat.Ms(took)}, nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/raftcheck/raftcheck/internal/benchstat"
+
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -35,5 +37,5 @@ func measureFsync(ctx context.Context, dir string, size, n int) (latency, error)
 		}
 		lat = append(lat, time.Since(start))
 	}
-	return summarize(lat), nil
+	return benchstat.Summarize(lat), nil
 }

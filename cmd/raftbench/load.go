@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/raftcheck/raftcheck/internal/benchstat"
+
 	"context"
 	"fmt"
 	"sync"
@@ -99,6 +101,6 @@ func runLoad(ctx context.Context, c *workload.RaftnodeClient, op opKind, clients
 		return res, fmt.Errorf("%s with %d clients: no operation succeeded; first error: %s", op, clients, res.FirstError)
 	}
 	res.OpsPerSec = float64(res.OK) / elapsed.Seconds()
-	res.Latency = summarize(all)
+	res.Latency = benchstat.Summarize(all)
 	return res, nil
 }

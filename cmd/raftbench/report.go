@@ -15,14 +15,6 @@ import (
 // latency summarizes a sample of durations, in milliseconds.
 type latency = benchstat.Latency
 
-func summarize(d []time.Duration) latency { return benchstat.Summarize(d) }
-
-func percentile(sorted []time.Duration, q float64) time.Duration {
-	return benchstat.Percentile(sorted, q)
-}
-
-func ms(d time.Duration) float64 { return benchstat.Ms(d) }
-
 // configReport is the part of the configuration the figures depend on.
 type configReport struct {
 	Nodes             int     `json:"nodes"`
@@ -34,8 +26,8 @@ type configReport struct {
 }
 
 func (c config) report() configReport {
-	return configReport{Nodes: 3, DurationSec: c.duration.Seconds(), HeartbeatMs: ms(c.heartbeat),
-		ElectionTimeoutMs: ms(c.electionTimeout), Raftnode: c.raftnode,
+	return configReport{Nodes: 3, DurationSec: c.duration.Seconds(), HeartbeatMs: benchstat.Ms(c.heartbeat),
+		ElectionTimeoutMs: benchstat.Ms(c.electionTimeout), Raftnode: c.raftnode,
 		Started: time.Now().UTC().Format(time.RFC3339)}
 }
 
@@ -54,7 +46,7 @@ func (r *results) summarize() {
 		d = append(d, f.Duration)
 	}
 	if len(d) > 0 {
-		r.FailoverMedianMs = summarize(d).P50ms
+		r.FailoverMedianMs = benchstat.Summarize(d).P50ms
 	}
 }
 

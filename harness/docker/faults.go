@@ -251,36 +251,36 @@ func (c *Cluster) writeDropFile(ctx context.Context, n *node, ips []string) erro
 
 // Pause freezes every process of the node (the cgroup freezer).
 func (c *Cluster) Pause(ctx context.Context, name string) error {
-	n, err := c.node(name)
-	if err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	// Like Kill and Start, idempotent: pausing a paused or stopped node
-	// does nothing, so schedules and the final heal need not track state.
-	if st, err := c.inspect(ctx, n); err == nil && (st.Paused || !st.Running) {
-		return nil
-	}
-	if _, err := c.api.ContainerPause(ctx, n.ctr.GetContainerID(), client.ContainerPauseOptions{}); err != nil {
-		return fmt.Errorf("pause %s: %w", name, err)
-	}
-	return nil
+	return c.setFrozen(ctx, name, true)
 }
 
 // Resume thaws a paused node.
 func (c *Cluster) Resume(ctx context.Context, name string) error {
+	return c.setFrozen(ctx, name, false)
+}
+
+// setFrozen pauses or thaws a node. Like Kill and Start it is idempotent:
+// pausing a paused or stopped node, or thawing one that is not paused,
+// does nothing, so schedules and the final heal need not track state.
+func (c *Cluster) setFrozen(ctx context.Context, name string, freeze bool) error {
 	n, err := c.node(name)
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if st, err := c.inspect(ctx, n); err == nil && !st.Paused {
+	if st, err := c.inspect(ctx, n); err == nil && (st.Paused == freeze || !st.Running) {
 		return nil
 	}
-	if _, err := c.api.ContainerUnpause(ctx, n.ctr.GetContainerID(), client.ContainerUnpauseOptions{}); err != nil {
-		return fmt.Errorf("resume %s: %w", name, err)
+	id, verb := n.ctr.GetContainerID(), "pause"
+	if freeze {
+		_, err = c.api.ContainerPause(ctx, id, client.ContainerPauseOptions{})
+	} else {
+		verb = "resume"
+		_, err = c.api.ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", verb, name, err)
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/raftcheck/raftcheck/harness"
+
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -31,7 +33,7 @@ type client struct {
 
 func (s *Simulator) startClients() {
 	for slot := range s.cfg.Concurrency {
-		c := &client{s: s, slot: slot, process: slot, rng: stream(s.cfg.Seed, fmt.Sprintf("client/%d", slot))}
+		c := &client{s: s, slot: slot, process: slot, rng: harness.Stream(s.cfg.Seed, fmt.Sprintf("client/%d", slot))}
 		s.clients = append(s.clients, c)
 		s.clock.after(c.think(), c.invoke)
 	}

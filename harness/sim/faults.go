@@ -78,14 +78,5 @@ func (f faults) Resume(_ context.Context, node string) error {
 
 // Leader is the running node that leads the highest term.
 func (f faults) Leader(context.Context) (string, error) {
-	best, term := "", uint64(0)
-	for _, n := range f.s.nodes {
-		if !n.up || n.paused {
-			continue
-		}
-		if st := n.rep.Status(); st.Role == "leader" && st.Term >= term {
-			best, term = string(n.id), st.Term
-		}
-	}
-	return best, nil
+	return f.s.leaderAmong(f.Nodes()), nil
 }

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/raftcheck/raftcheck/harness"
+
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -38,7 +40,7 @@ type figure8 struct {
 }
 
 func newFigure8(s *Simulator) *figure8 {
-	return &figure8{s: s, rng: stream(s.cfg.Seed, "figure8"), poll: int64(time.Millisecond),
+	return &figure8{s: s, rng: harness.Stream(s.cfg.Seed, "figure8"), poll: int64(time.Millisecond),
 		holdRandom: int64(s.cfg.ElectionTimeout)}
 }
 
@@ -51,20 +53,6 @@ func (f *figure8) partition(name string, groups ...[]string) {
 	f.s.act(nemesis.Action{F: "partition", Name: name, Grudge: nemesis.Groups(groups)})
 }
 
-// leaderAmong returns a node of nodes that leads, or "".
-func (f *figure8) leaderAmong(nodes []string) string {
-	best, term := "", uint64(0)
-	for _, id := range nodes {
-		n := f.s.node(raft.NodeID(id))
-		if n.up && !n.paused {
-			if st := n.rep.Status(); st.Role == "leader" && st.Term >= term {
-				best, term = id, st.Term
-			}
-		}
-	}
-	return best
-}
-
 func (f *figure8) tick(end int64) {
 	s := f.s
 	now := s.clock.now
@@ -74,7 +62,7 @@ func (f *figure8) tick(end int64) {
 	next := f.poll
 	switch f.step {
 	case 0: // idle: start a round once a leader is known
-		f.l1 = f.leaderAmong(faults{s}.Nodes())
+		f.l1 = s.leaderAmong(faults{s}.Nodes())
 		if f.l1 == "" {
 			break
 		}

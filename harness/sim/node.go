@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/raftcheck/raftcheck/harness"
+
 	"fmt"
 	"log/slog"
 
@@ -34,7 +36,7 @@ type simNode struct {
 func (n *simNode) boot() error {
 	n.boots++
 	hs, snap, ents := n.disk.Durable()
-	rng := stream(n.s.cfg.Seed, fmt.Sprintf("node/%s/boot/%d", n.id, n.boots))
+	rng := harness.Stream(n.s.cfg.Seed, fmt.Sprintf("node/%s/boot/%d", n.id, n.boots))
 	rep, err := replica.New(replica.Config{
 		Raft: raft.Config{ID: n.id, Peers: n.s.ids, ElectionTick: n.s.electionTick,
 			HeartbeatTick: n.s.heartbeatTick, Rand: rng, HardState: hs, Snapshot: snap, Entries: ents,
@@ -105,9 +107,6 @@ func (n *simNode) process() {
 			n.electedAt, n.committed = st.Commit, false
 			n.s.react.elected(n.id)
 		}
-	}
-	if n.leader && st.CommitTerm < st.Term && st.Commit > n.electedAt {
-		n.s.oldTermCommits++
 	}
 	if n.leader && st.LastIndex > n.lastIndex && n.s.fig8 != nil {
 		n.s.fig8.appended(n.id)

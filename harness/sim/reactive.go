@@ -1,7 +1,8 @@
 package sim
 
 import (
-	"fmt"
+	"github.com/raftcheck/raftcheck/harness"
+
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -29,7 +30,7 @@ type reactive struct {
 }
 
 func newReactive(s *Simulator) *reactive {
-	return &reactive{s: s, rng: stream(s.cfg.Seed, "reactive"), p: s.cfg.Reactive,
+	return &reactive{s: s, rng: harness.Stream(s.cfg.Seed, "reactive"), p: s.cfg.Reactive,
 		kill: slices.Contains(s.cfg.Nemesis, "kill"), cut: slices.Contains(s.cfg.Nemesis, "partition")}
 }
 
@@ -100,9 +101,4 @@ func (r *reactive) strike(delay, hold time.Duration, fault, recovery nemesis.Act
 			r.active = false
 		})
 	})
-}
-
-// describe is for the run's statistics.
-func (r *reactive) describe() string {
-	return fmt.Sprintf("%d reactive faults (p=%.2f)", r.count, r.p)
 }

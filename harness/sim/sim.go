@@ -6,6 +6,8 @@
 package sim
 
 import (
+	"github.com/raftcheck/raftcheck/harness"
+
 	"context"
 	"fmt"
 	"slices"
@@ -62,7 +64,7 @@ type Config struct {
 // and the same seed always the same one), then defaults fill the rest.
 func (c Config) Resolve() Config {
 	if c.Vary {
-		k := stream(c.Seed, "knobs")
+		k := harness.Stream(c.Seed, "knobs")
 		if c.MaxAppendBytes == 0 && k.IntN(3) == 0 {
 			c.MaxAppendBytes = 1 // one entry per append
 		}
@@ -137,9 +139,6 @@ type Stats struct {
 	NodeFailures []string
 	Faults       int
 	Reactive     int
-	// OldTermCommits counts leader steps that left the commit index on an
-	// entry of an earlier term: only the commit-prior-term bug does that.
-	OldTermCommits int
 }
 
 // Simulator is one run in progress.
@@ -160,10 +159,9 @@ type Simulator struct {
 	react                                     *reactive
 	// reactiveCut is set while a partition of the reactive nemesis is in
 	// place; any clock-driven partition or heal replaces it.
-	reactiveCut    bool
-	oldTermCommits int
-	fig8           *figure8
-	figure8Armed   bool
+	reactiveCut  bool
+	fig8         *figure8
+	figure8Armed bool
 }
 
 // Run executes a simulation and returns its history.
@@ -179,13 +177,13 @@ func Run(cfg Config) ([]checker.Event, Stats, error) {
 	if s.electionTick <= s.heartbeatTick {
 		return nil, Stats{}, fmt.Errorf("sim: election timeout %v must exceed heartbeat %v", cfg.ElectionTimeout, cfg.Heartbeat)
 	}
-	s.net = &network{cfg: cfg.Net, rng: stream(cfg.Seed, "network"), clock: s.clock}
+	s.net = &network{cfg: cfg.Net, rng: harness.Stream(cfg.Seed, "network"), clock: s.clock}
 	s.rec = workload.NewRecorder(func() int64 { return s.clock.now })
-	s.gen = workload.NewGenerator(cfg.Workload, stream(cfg.Seed, "workload"))
+	s.gen = workload.NewGenerator(cfg.Workload, harness.Stream(cfg.Seed, "workload"))
 	for i := range cfg.Nodes {
 		s.ids = append(s.ids, raft.NodeID(fmt.Sprintf("n%d", i+1)))
 	}
-	phase := stream(cfg.Seed, "tick-phase")
+	phase := harness.Stream(cfg.Seed, "tick-phase")
 	for _, id := range s.ids {
 		n := &simNode{id: id, s: s, disk: &memstore.Store{}}
 		s.nodes = append(s.nodes, n)
@@ -218,13 +216,28 @@ func Run(cfg Config) ([]checker.Event, Stats, error) {
 	s.clock.runUntil(s.clock.now + int64(10*time.Second))
 
 	st := Stats{VirtualTime: time.Duration(s.clock.now), Events: s.clock.ran, Net: s.net.stats,
-		Faults: s.faults, Reactive: s.react.count, OldTermCommits: s.oldTermCommits}
+		Faults: s.faults, Reactive: s.react.count}
 	for _, n := range s.nodes {
 		if n.failed != nil {
 			st.NodeFailures = append(st.NodeFailures, fmt.Sprintf("%s: %v", n.id, n.failed))
 		}
 	}
 	return s.rec.Events(), st, nil
+}
+
+// leaderAmong returns the running node of nodes that leads the highest
+// term, or "".
+func (s *Simulator) leaderAmong(nodes []string) string {
+	best, term := "", uint64(0)
+	for _, id := range nodes {
+		n := s.node(raft.NodeID(id))
+		if n.up && !n.paused {
+			if st := n.rep.Status(); st.Role == "leader" && st.Term >= term {
+				best, term = id, st.Term
+			}
+		}
+	}
+	return best
 }
 
 func (s *Simulator) node(id raft.NodeID) *simNode {
@@ -247,7 +260,7 @@ func (s *Simulator) everyTick(offset int64, n *simNode) {
 // startNemesis schedules faults until end: a fault, NemesisInterval of
 // it, its recovery, half an interval of quiet, and so on.
 func (s *Simulator) startNemesis(end int64) {
-	sched := nemesis.NewSchedule(s.cfg.Nemesis, faults{s}.Nodes(), stream(s.cfg.Seed, "nemesis"))
+	sched := nemesis.NewSchedule(s.cfg.Nemesis, faults{s}.Nodes(), harness.Stream(s.cfg.Seed, "nemesis"))
 	if sched.Empty() {
 		return
 	}

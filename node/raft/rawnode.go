@@ -149,16 +149,14 @@ func (n *RawNode) Err() error { return n.r.err }
 
 // Status is a snapshot of the node's state for observation.
 type Status struct {
-	ID     NodeID
-	Term   uint64
-	Vote   NodeID
-	Lead   NodeID
-	State  StateType
-	Commit uint64
-	// CommitTerm is the term of the entry at Commit.
-	CommitTerm uint64
-	Applied    uint64
-	LastIndex  uint64
+	ID        NodeID
+	Term      uint64
+	Vote      NodeID
+	Lead      NodeID
+	State     StateType
+	Commit    uint64
+	Applied   uint64
+	LastIndex uint64
 	// FirstIndex is the oldest index still in the log.
 	FirstIndex uint64
 }
@@ -166,8 +164,7 @@ type Status struct {
 // Status returns the node's current state.
 func (n *RawNode) Status() Status {
 	r := n.r
-	ct, _ := r.log.term(r.log.committed)
-	return Status{CommitTerm: ct, ID: r.id, Term: r.term, Vote: r.vote, Lead: r.lead, State: r.state,
+	return Status{ID: r.id, Term: r.term, Vote: r.vote, Lead: r.lead, State: r.state,
 		Commit: r.log.committed, Applied: r.log.applied, LastIndex: r.log.lastIndex(),
 		FirstIndex: r.log.firstIndex()}
 }

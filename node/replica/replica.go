@@ -92,7 +92,6 @@ func New(cfg Config) (*Replica, error) {
 		timeout:       cfg.RequestTimeout,
 		nextID:        cfg.RequestIDBase,
 		pending:       newPendingTable(),
-		stats:         Stats{Outcomes: map[Outcome]uint64{}},
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -201,7 +200,6 @@ func validate(req Request) error {
 
 func (r *Replica) answer(p *pendingReq, resp Response) {
 	resp.Leader = r.soft.Lead
-	r.stats.Outcomes[resp.Outcome]++
 	p.done(resp)
 }
 
@@ -209,18 +207,13 @@ func (r *Replica) answer(p *pendingReq, resp Response) {
 func (r *Replica) Status() Status {
 	st := r.rn.Status()
 	return Status{ID: r.id, Role: st.State.String(), Term: st.Term, Leader: st.Lead,
-		Commit: st.Commit, CommitTerm: st.CommitTerm, Applied: r.applied, LastIndex: st.LastIndex,
+		Commit: st.Commit, Applied: r.applied, LastIndex: st.LastIndex,
 		SnapshotIndex: r.snapIndex, Pending: r.pending.len()}
 }
 
 // Stats returns counters of what the replica did.
 func (r *Replica) Stats() Stats {
-	s := r.stats
-	s.Outcomes = make(map[Outcome]uint64, len(r.stats.Outcomes))
-	for k, v := range r.stats.Outcomes {
-		s.Outcomes[k] = v
-	}
-	return s
+	return r.stats
 }
 
 // Get reads the local state machine directly (for tests and debugging:

@@ -115,15 +115,12 @@ type Unsafe struct {
 
 // Status is the replica's state for observers.
 type Status struct {
-	ID     raft.NodeID
-	Role   string
-	Term   uint64
-	Leader raft.NodeID
-	Commit uint64
-	// CommitTerm is the term of the entry at Commit: below Term on a
-	// leader until its first entry of the term commits.
-	CommitTerm uint64
-	Applied    uint64
+	ID      raft.NodeID
+	Role    string
+	Term    uint64
+	Leader  raft.NodeID
+	Commit  uint64
+	Applied uint64
 	// LastIndex and SnapshotIndex describe the log held.
 	LastIndex     uint64
 	SnapshotIndex uint64
@@ -133,6 +130,5 @@ type Status struct {
 // Stats counts what the replica did, for metrics.
 type Stats struct {
 	Proposals, Reads, Applied, Snapshots, Restores uint64
-	Outcomes                                       map[Outcome]uint64
 	LeaderChanges                                  uint64
 }

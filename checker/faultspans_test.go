@@ -14,9 +14,27 @@ func TestFaultSpans(t *testing.T) {
 		nemesis(Invoke, "resume", StringValue("n2")).nemesis(Info, "resume", nil).                                      // 90..100
 		write(0, "a", 1, OK)                                                                                            // 110..120
 	want := []FaultSpan{
-		{F: "partition", Label: "partition halves", Start: 10, End: 60},
-		{F: "kill", Label: "kill kill-leader n3", Start: 30, End: 120, Open: true},
-		{F: "pause", Label: "pause n2", Start: 70, End: 100},
+		{Index: 0, F: "partition", Label: "partition halves", Start: 10, End: 60},
+		{Index: 2, F: "kill", Label: "kill kill-leader n3", Start: 30, End: 120, Open: true},
+		{Index: 6, F: "pause", Label: "pause n2", Start: 70, End: 100},
+	}
+	if got := FaultSpans(h.events); !reflect.DeepEqual(got, want) {
+		t.Fatalf("FaultSpans\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// The harness's final heal-all ends every fault in force, and a partition
+// that replaces another ends it.
+func TestFaultSpansHealAllAndReplacedPartition(t *testing.T) {
+	h := (&hist{}).
+		nemesis(Invoke, "partition", []byte(`{"f":"partition","name":"halves"}`)).nemesis(Info, "partition", nil). // 10..20
+		nemesis(Invoke, "partition", []byte(`{"f":"partition","name":"ring"}`)).nemesis(Info, "partition", nil).   // 30..40
+		nemesis(Invoke, "kill", []byte(`{"f":"kill","nodes":["n1"]}`)).nemesis(Info, "kill", nil).                 // 50..60
+		nemesis(Invoke, "heal-all", nil).nemesis(Info, "heal-all", nil)                                            // 70..80
+	want := []FaultSpan{
+		{Index: 0, F: "partition", Label: "partition halves", Start: 10, End: 40},
+		{Index: 2, F: "partition", Label: "partition ring", Start: 30, End: 80},
+		{Index: 4, F: "kill", Label: "kill n1", Start: 50, End: 80},
 	}
 	if got := FaultSpans(h.events); !reflect.DeepEqual(got, want) {
 		t.Fatalf("FaultSpans\n%+v\nwant\n%+v", got, want)

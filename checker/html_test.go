@@ -95,7 +95,7 @@ func TestWriteHTMLSelectsKeys(t *testing.T) {
 	}
 
 	// Nothing failing: a page with the nemesis only, not an error.
-	h3 := (&hist{}).nemesis(Invoke, "kill", nil).write(0, "a", 1, OK)
+	h3 := (&hist{}).nemesis(Invoke, "kill", nil).nemesis(Info, "kill", nil).write(0, "a", 1, OK)
 	buf.Reset()
 	if err := WriteHTML(&buf, check(t, h3), h3.events, HTMLOptions{}); err != nil {
 		t.Fatal(err)

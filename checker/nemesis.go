@@ -20,18 +20,22 @@ const NemesisTag = "nemesis"
 // for determinism.
 func faultStarts() []string { return []string{"partition", "kill", "pause"} }
 
-// faultStarter maps an action that ends a fault to the one that starts it:
-// the span between them is when the fault was in force.
-func faultStarter(f string) (string, bool) {
+// faultEnds maps an action that ends faults to the actions that start
+// them: the span between them is when the fault was in force. A partition
+// replaces the partition in force, so it ends that one too; heal-all, the
+// harness's final action, ends every fault.
+func faultEnds(f string) []string {
 	switch f {
-	case "heal":
-		return "partition", true
+	case "heal", "partition":
+		return []string{"partition"}
 	case "start":
-		return "kill", true
+		return []string{"kill"}
 	case "resume":
-		return "pause", true
+		return []string{"pause"}
+	case "heal-all":
+		return faultStarts()
 	}
-	return "", false
+	return nil
 }
 
 // action is one nemesis action: its invocation and the info that ends it.
@@ -46,6 +50,7 @@ type action struct {
 
 // span is one annotation before it is given a row.
 type span struct {
+	index         int // the event index where it starts
 	start, end    int64
 	desc, details string
 	label         string // a fault's short description
@@ -62,6 +67,7 @@ func nemesisAnnotations(events []Event) []porcupine.Annotation {
 // FaultSpan is a fault in force: from the action that started it to the
 // one that ended it (partition..heal, kill..start, pause..resume).
 type FaultSpan struct {
+	Index int    // the event index of the starting action's invocation
 	F     string // partition, kill or pause
 	Label string // the action as written, e.g. "partition majorities-ring" or "kill kill-leader n3"
 	Start int64  // when the starting action was invoked
@@ -75,7 +81,7 @@ func FaultSpans(events []Event) []FaultSpan {
 	var out []FaultSpan
 	for _, s := range nemesisSpans(events) {
 		if s.fault {
-			out = append(out, FaultSpan{F: s.desc, Label: s.label, Start: s.start, End: s.end, Open: s.open})
+			out = append(out, FaultSpan{Index: s.index, F: s.desc, Label: s.label, Start: s.start, End: s.end, Open: s.open})
 		}
 	}
 	slices.SortStableFunc(out, func(a, b FaultSpan) int { return cmp.Compare(a.Start, b.Start) })
@@ -92,24 +98,28 @@ func nemesisSpans(events []Event) []span {
 	var spans []span
 	open := make(map[string][]action) // fault start f -> faults in force
 	for _, a := range nemesisActions(events) {
-		if starter, ok := faultStarter(a.f); ok && len(open[starter]) > 0 {
+		endedAny := false
+		for _, starter := range faultEnds(a.f) {
 			var ended []action
 			ended, open[starter] = closeFaults(open[starter], a)
+			endedAny = endedAny || len(ended) > 0
 			for _, o := range ended {
-				spans = append(spans, span{start: o.start, end: a.end, fault: true, label: label(o),
+				spans = append(spans, span{index: o.from, start: o.start, end: a.end, fault: true, label: label(o),
 					desc: o.f, details: describeAction(o) + "\nended by " + describeAction(a)})
 			}
-			continue
 		}
 		if slices.Contains(faultStarts(), a.f) {
 			open[a.f] = append(open[a.f], a)
 			continue
 		}
-		spans = append(spans, span{start: a.start, end: a.end, desc: a.f, details: describeAction(a)})
+		if endedAny {
+			continue // drawn as the end of the faults it ended
+		}
+		spans = append(spans, span{index: a.from, start: a.start, end: a.end, desc: a.f, details: describeAction(a)})
 	}
 	for _, f := range faultStarts() {
 		for _, o := range open[f] {
-			spans = append(spans, span{start: o.start, end: max(o.end, last), fault: true, label: label(o), open: true,
+			spans = append(spans, span{index: o.from, start: o.start, end: max(o.end, last), fault: true, label: label(o), open: true,
 				desc: o.f, details: describeAction(o) + "\nnever ended in the history"})
 		}
 	}
@@ -144,19 +154,35 @@ func nemesisActions(events []Event) []action {
 	return actions
 }
 
-// closeFaults picks the faults an ending action ends: heal ends every
-// partition; start or resume ends the fault on the same target (the same
-// value) if there is one, else the oldest.
+// closeFaults picks the faults an ending action ends: heal, heal-all and
+// a new partition end every partition; start or resume ends the fault on
+// the same nodes if there is one, else the oldest.
 func closeFaults(faults []action, end action) (ended, rest []action) {
-	if end.f == "heal" {
+	if len(faults) == 0 {
+		return nil, nil
+	}
+	switch end.f {
+	case "heal", "heal-all", "partition":
 		return faults, nil
 	}
-	i := slices.IndexFunc(faults, func(o action) bool { return string(o.value) == string(end.value) })
+	i := slices.IndexFunc(faults, func(o action) bool { return sameNodes(o.value, end.value) })
 	if i < 0 {
 		i = 0
 	}
 	rest = append(slices.Clone(faults[:i]), faults[i+1:]...)
 	return faults[i : i+1], rest
+}
+
+// sameNodes reports whether two actions' values name the same nodes: a
+// kill and the start that undoes it differ in name but not in nodes.
+func sameNodes(a, b json.RawMessage) bool {
+	var x, y struct {
+		Nodes []string `json:"nodes"`
+	}
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return string(a) == string(b)
+	}
+	return slices.Equal(x.Nodes, y.Nodes)
 }
 
 func describeAction(a action) string {

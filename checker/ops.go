@@ -76,6 +76,9 @@ func operations(events []Event) ([]porcupine.Operation, map[string]*Counts, erro
 			counts[e.Key].Info++
 		}
 	}
+	if err := v.end(); err != nil {
+		return nil, nil, err
+	}
 	for _, j := range slot { // never completed: info by another name
 		in := ops[j].Input.(Input)
 		counts[in.Key].Info++

@@ -133,6 +133,11 @@ func (r *Reader) header() error {
 
 func (r *Reader) event() (Event, error) {
 	line, err := r.scan()
+	if err == io.EOF {
+		if verr := r.valid.end(); verr != nil {
+			return Event{}, r.fail(r.line, verr)
+		}
+	}
 	if err != nil {
 		return Event{}, err
 	}

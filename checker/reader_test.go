@@ -93,6 +93,9 @@ func TestReaderErrors(t *testing.T) {
 	done := func(idx, p int, typ, f, key, v string) string {
 		return `{"index":` + itoa(idx) + `,"time":` + itoa(10*idx) + `,"process":` + itoa(p) + `,"type":"` + typ + `","f":"` + f + `","key":"` + key + `","value":` + v + "}\n"
 	}
+	nem := func(idx int, typ, f string) string {
+		return `{"index":` + itoa(idx) + `,"time":` + itoa(10*idx) + `,"process":"nemesis","type":"` + typ + `","f":"` + f + `","value":null}` + "\n"
+	}
 	tests := []struct {
 		name, file string
 		line       int
@@ -122,6 +125,10 @@ func TestReaderErrors(t *testing.T) {
 		{"f mismatch", header + inv(0, 1, "write", "a", "1") + done(1, 1, "ok", "cas", "a", "[1,2]"), 3, `f "cas", invoked "write"`},
 		{"key mismatch", header + inv(0, 1, "write", "a", "1") + done(1, 1, "ok", "write", "b", "1"), 3, `key "b", invoked "a"`},
 		{"value mismatch", header + inv(0, 1, "write", "a", "1") + done(1, 1, "ok", "write", "a", "2"), 3, "value 2, invoked 1"},
+		{"nemesis info without invoke", header + nem(0, "info", "heal-all"), 2, "heal-all without an invocation"},
+		{"nemesis invoke while pending", header + nem(0, "invoke", "kill") + nem(1, "invoke", "heal"), 3, "while its kill invoked at index 0 is pending"},
+		{"nemesis info of another f", header + nem(0, "invoke", "kill") + nem(1, "info", "heal"), 3, "answers the invocation of kill"},
+		{"nemesis never completed", header + nem(0, "invoke", "kill") + inv(1, 1, "read", "a", "null"), 3, "kill invoked at index 0 never completed"},
 		{"nemesis ok", header + `{"index":0,"time":0,"process":"nemesis","type":"ok","f":"kill","value":null}` + "\n", 2, "want invoke or info"},
 		{"completion before invoke", header + inv(0, 1, "write", "a", "1") + `{"index":1,"time":-5,"process":1,"type":"ok","f":"write","key":"a","value":1}` + "\n", 3, "negative"},
 	}

@@ -15,6 +15,9 @@ type validator struct {
 	pending  map[int]Event // process -> its invocation awaiting a completion
 	lastDone map[int]int   // process -> index of its last completion, for messages
 	crashed  map[int]int   // process -> index of the info that ended it
+	// nemesis is the nemesis's invocation awaiting its completion: the
+	// nemesis acts one action at a time, each an invoke/info pair.
+	nemesis *Event
 }
 
 func newValidator() *validator {
@@ -63,6 +66,30 @@ func (v *validator) checkNemesis(e Event) error {
 	}
 	if !isNull(e.Value) && !json.Valid(e.Value) {
 		return fmt.Errorf("nemesis value %s is not JSON", show(e.Value))
+	}
+	pending := v.nemesis
+	switch {
+	case e.Type == Invoke && pending != nil:
+		return fmt.Errorf("nemesis invokes %s while its %s invoked at index %d is pending (each action is an invoke/info pair)", e.F, pending.F, pending.Index)
+	case e.Type == Invoke:
+		inv := e
+		v.nemesis = &inv
+	case pending == nil:
+		return fmt.Errorf("nemesis info %s without an invocation (each action is an invoke/info pair)", e.F)
+	case pending.F != e.F:
+		return fmt.Errorf("nemesis info %s answers the invocation of %s at index %d", e.F, pending.F, pending.Index)
+	default:
+		v.nemesis = nil
+	}
+	return nil
+}
+
+// end checks the history as a whole once it has no more events: a client
+// invocation may stay pending (it counts as info), a nemesis action may not,
+// since the harness always records its completion.
+func (v *validator) end() error {
+	if v.nemesis != nil {
+		return fmt.Errorf("the nemesis's %s invoked at index %d never completed", v.nemesis.F, v.nemesis.Index)
 	}
 	return nil
 }

@@ -1,63 +1,20 @@
-// Package harness runs a test against a backend (the simulator or a
-// docker cluster), checks its history and stores the run: the pieces
-// every backend shares.
 package harness
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
-	"time"
 
+	"github.com/raftcheck/raftcheck/harness/store"
 	"github.com/raftcheck/raftcheck/nemesis"
 	"github.com/raftcheck/raftcheck/node/replica"
 	"github.com/raftcheck/raftcheck/workload"
 )
 
-// Duration is a time.Duration that reads and writes JSON as "30s".
-type Duration time.Duration
-
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	v, err := time.ParseDuration(s)
-	*d = Duration(v)
-	return err
-}
-
-// TestConfig is a test's full configuration: what test.json records and
-// what replays a run.
-type TestConfig struct {
-	Name        string   `json:"name"`
-	Backend     string   `json:"backend"`
-	Target      string   `json:"target"`
-	Nodes       int      `json:"nodes"`
-	Workload    string   `json:"workload"`
-	Nemesis     []string `json:"nemesis"`
-	TimeLimit   Duration `json:"time_limit"`
-	Concurrency int      `json:"concurrency"`
-	Rate        float64  `json:"rate"`
-	Seed        uint64   `json:"seed"`
-	Unsafe      string   `json:"unsafe,omitempty"`
-	// EtcdReads is etcd's read mode, linearizable or serializable (target
-	// etcd only; empty otherwise).
-	EtcdReads string `json:"etcd_reads,omitempty"`
-	// CheckTimeout bounds the linearizability check; past it the verdict
-	// is unknown.
-	CheckTimeout Duration `json:"check_timeout"`
-	// Backend holds the effective backend settings (e.g. the simulator's
-	// resolved knobs), for the record.
-	BackendConfig json.RawMessage `json:"backend_config,omitempty"`
-}
-
-// Validate reports a configuration error in words a user can act on.
-func (c *TestConfig) Validate() error {
+// Validate reports every configuration error of cfg in words a user can
+// act on (flag names, as the command line spells them). Engine settings
+// left zero are the backend's to resolve.
+func Validate(c store.TestConfig) error {
 	var errs []error
 	if !slices.Contains([]string{"sim", "docker"}, c.Backend) {
 		errs = append(errs, fmt.Errorf("--backend %q: want sim or docker", c.Backend))
@@ -95,6 +52,18 @@ func (c *TestConfig) Validate() error {
 	if c.Rate <= 0 {
 		errs = append(errs, fmt.Errorf("--rate %g: want operations per second > 0", c.Rate))
 	}
+	for _, d := range []struct {
+		flag string
+		v    store.Duration
+	}{{"--nemesis-interval", c.NemesisInterval}, {"--client-timeout", c.ClientTimeout},
+		{"--election-timeout", c.ElectionTimeout}, {"--recovery", c.Recovery}, {"--check-timeout", c.CheckTimeout}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s %v: must not be negative (0 takes the backend's default)", d.flag, d.v))
+		}
+	}
+	if c.Retries < -1 {
+		errs = append(errs, fmt.Errorf("--retries %d: want -1 (never retry), 0 (the backend's default) or more", c.Retries))
+	}
 	for _, k := range c.Nemesis {
 		if _, err := nemesis.ParseKinds(k); err != nil {
 			errs = append(errs, fmt.Errorf("--nemesis: %w", err))
@@ -106,22 +75,14 @@ func (c *TestConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// ReplayCommand is the command line that runs this test again.
-func (c *TestConfig) ReplayCommand() string {
-	nem := strings.Join(c.Nemesis, ",")
-	if nem == "" {
-		nem = "none"
+// Name names a test's directory in the results store.
+func Name(cfg store.TestConfig) string {
+	name := cfg.Target + "-" + cfg.Workload + "-" + cfg.Backend
+	if cfg.Unsafe != "" {
+		name += "-unsafe-" + cfg.Unsafe
 	}
-	cmd := fmt.Sprintf("raftcheck test --backend %s --nodes %d --workload %s --nemesis %s --time-limit %s --concurrency %d --rate %g --seed %d",
-		c.Backend, c.Nodes, c.Workload, nem, time.Duration(c.TimeLimit), c.Concurrency, c.Rate, c.Seed)
-	if c.Unsafe != "" {
-		cmd += " --unsafe " + c.Unsafe
+	if cfg.EtcdReads == string(workload.Serializable) {
+		name += "-serializable-reads"
 	}
-	if c.Target != "" && c.Target != "raftnode" {
-		cmd += " --target " + c.Target
-	}
-	if c.EtcdReads != "" {
-		cmd += " --etcd-reads " + c.EtcdReads
-	}
-	return cmd
+	return name
 }

@@ -4,47 +4,63 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/raftcheck/raftcheck/checker"
 	"github.com/raftcheck/raftcheck/harness/report"
+	"github.com/raftcheck/raftcheck/harness/store"
 )
 
-// Outcome is a finished run: its history and what the backend observed.
-type Outcome struct {
-	Events    []checker.Event
+// Finished is a run ready to be checked and stored.
+type Finished struct {
+	// Config is the configuration the run used, every setting resolved.
+	Config  store.TestConfig
+	Outcome Outcome
+	// StartedAt and Wall are when the run started and how long it took,
+	// in wall time (a simulated run's virtual time is in its notes).
 	StartedAt time.Time
-	Duration  time.Duration
-	Faults    []Fault
-	Notes     []string
+	Wall      time.Duration
+	// Notes are the backend's observations, after the engine's.
+	Notes []string
 	// Attach, if set, adds the backend's files (node logs) to the run
 	// directory.
 	Attach func(ctx context.Context, dir string) error
 }
 
 // CheckAndStore checks a run's history and writes its run directory
-// under root: test.json, history.jsonl, results.json, the HTML view when
-// the verdict is not valid (or htmlAlways), the report (index.html), and
-// root/latest and root/index.html. A report or index that cannot be
-// written is a note in results.json, not an error: the verdict stands.
-func CheckAndStore(ctx context.Context, root string, cfg TestConfig, out Outcome, htmlAlways bool) (RunResult, string, error) {
-	dir, err := NewRunDir(root, cfg.Name, out.StartedAt)
+// under root: test.json, history.jsonl, statuses.jsonl, results.json,
+// the HTML view when the verdict is not valid (or htmlAlways), the report
+// (index.html), and root/latest and root/index.html. A report or index
+// that cannot be written is a note in results.json, not an error: the
+// verdict stands.
+func CheckAndStore(ctx context.Context, root string, f Finished, htmlAlways bool) (store.RunResult, string, error) {
+	cfg, out := f.Config, f.Outcome
+	dir, err := store.NewRunDir(root, cfg.Name, f.StartedAt)
 	if err != nil {
-		return RunResult{}, "", err
+		return store.RunResult{}, "", err
 	}
-	res := RunResult{Test: cfg.Name, StartedAt: out.StartedAt, Duration: Duration(out.Duration),
-		Faults: out.Faults, Notes: out.Notes, Replay: cfg.ReplayCommand(), Latency: Latencies(out.Events)}
-	if err := WriteJSON(filepath.Join(dir, TestFile), cfg); err != nil {
+	res := store.RunResult{Test: cfg.Name, StartedAt: f.StartedAt, Duration: store.Duration(f.Wall),
+		Faults: out.Faults, Notes: append(slices.Clone(out.Notes), f.Notes...), Replay: cfg.ReplayCommand(),
+		Latency: Latencies(out.Events)}
+	for _, fault := range out.Faults {
+		if fault.Bit != nil && !*fault.Bit {
+			res.Notes = append(res.Notes, fmt.Sprintf("fault did not bite: %s (%s)", fault.Action, fault.Evidence))
+		}
+	}
+	if err := store.WriteJSON(filepath.Join(dir, store.TestFile), cfg); err != nil {
 		return res, dir, err
 	}
-	if err := WriteHistory(dir, out.Events); err != nil {
+	if err := store.WriteHistory(dir, out.Events); err != nil {
 		return res, dir, err
 	}
-	if out.Attach != nil {
-		if err := out.Attach(ctx, dir); err != nil {
+	if err := store.WriteStatuses(dir, out.Statuses); err != nil {
+		return res, dir, err
+	}
+	if f.Attach != nil {
+		if err := f.Attach(ctx, dir); err != nil {
 			res.Notes = append(res.Notes, "could not collect node logs: "+err.Error())
 		}
 	}
@@ -55,17 +71,17 @@ func CheckAndStore(ctx context.Context, root string, cfg TestConfig, out Outcome
 	if err != nil {
 		return res, dir, fmt.Errorf("check: %w", err)
 	}
-	res.CheckDuration = Duration(time.Since(checkStart))
+	res.CheckDuration = store.Duration(time.Since(checkStart))
 	res.Verdict, res.Counts, res.FailingKeys = cr.Verdict, cr.Counts, cr.Failing()
 	if cr.Verdict != checker.Valid || htmlAlways {
-		if res.HTML, err = WriteHTMLView(dir, cr, out.Events, htmlAlways); err != nil {
+		if res.HTML, err = store.WriteHTMLView(dir, cr, out.Events, htmlAlways); err != nil {
 			return res, dir, err
 		}
 	}
-	if err := WriteJSON(filepath.Join(dir, ResultsFile), res); err != nil {
+	if err := store.WriteJSON(filepath.Join(dir, store.ResultsFile), res); err != nil {
 		return res, dir, err
 	}
-	if err := PointLatest(root, dir); err != nil {
+	if err := store.PointLatest(root, dir); err != nil {
 		return res, dir, err
 	}
 	if err := writeReports(root, dir, &res); err != nil {
@@ -77,7 +93,7 @@ func CheckAndStore(ctx context.Context, root string, cfg TestConfig, out Outcome
 // writeReports renders the run's report and the store's index. Their
 // failures become notes in results.json, and in the report when it can
 // be rendered.
-func writeReports(root, dir string, res *RunResult) error {
+func writeReports(root, dir string, res *store.RunResult) error {
 	var notes []string
 	rendered := report.Write(dir)
 	if rendered != nil {
@@ -90,7 +106,7 @@ func writeReports(root, dir string, res *RunResult) error {
 		return nil
 	}
 	res.Notes = append(res.Notes, notes...)
-	if err := WriteJSON(filepath.Join(dir, ResultsFile), res); err != nil {
+	if err := store.WriteJSON(filepath.Join(dir, store.ResultsFile), res); err != nil {
 		return err
 	}
 	if rendered == nil {
@@ -100,7 +116,7 @@ func writeReports(root, dir string, res *RunResult) error {
 }
 
 // PrintSummary writes a one-screen summary of a run.
-func PrintSummary(w io.Writer, cfg TestConfig, res RunResult, dir string) {
+func PrintSummary(w io.Writer, cfg store.TestConfig, res store.RunResult, dir string) {
 	fmt.Fprintf(w, "\n%s  backend=%s nodes=%d nemesis=%s seed=%d%s\n", cfg.Name, cfg.Backend, cfg.Nodes,
 		orNone(strings.Join(cfg.Nemesis, ",")), cfg.Seed, unsafeNote(cfg.Unsafe))
 	fmt.Fprintf(w, "  operations: %d ok, %d fail, %d info   in %v (check %v)\n",
@@ -135,13 +151,14 @@ func PrintSummary(w io.Writer, cfg TestConfig, res RunResult, dir string) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  results: %s\n", dir)
-	if Exists(filepath.Join(dir, report.IndexFile)) {
+	if store.Exists(filepath.Join(dir, report.IndexFile)) {
 		fmt.Fprintf(w, "  report:  %s\n", filepath.Join(dir, report.IndexFile))
 	}
 	if res.HTML != "" {
 		fmt.Fprintf(w, "  view:    %s\n", filepath.Join(dir, res.HTML))
 	}
-	fmt.Fprintf(w, "  replay:  %s\n", res.Replay)
+	fmt.Fprintf(w, "  replay:  raftcheck test --replay %s\n", dir)
+	fmt.Fprintf(w, "      or:  %s\n", res.Replay)
 }
 
 func orNone(s string) string {
@@ -156,10 +173,4 @@ func unsafeNote(u string) string {
 		return ""
 	}
 	return " UNSAFE=" + u
-}
-
-// Exists reports whether path exists (for callers checking run dirs).
-func Exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }

@@ -5,19 +5,12 @@ import (
 	"time"
 
 	"github.com/raftcheck/raftcheck/checker"
+	"github.com/raftcheck/raftcheck/harness/store"
 )
-
-// Latency summarises completed operations' latencies.
-type Latency struct {
-	Count int      `json:"count"`
-	P50   Duration `json:"p50"`
-	P99   Duration `json:"p99"`
-	Max   Duration `json:"max"`
-}
 
 // Latencies computes latency by operation (and "all") over operations
 // that completed ok, from the history itself.
-func Latencies(events []checker.Event) map[string]Latency {
+func Latencies(events []checker.Event) map[string]store.Latency {
 	pending := map[int]checker.Event{}
 	by := map[string][]int64{}
 	for _, e := range events {
@@ -37,11 +30,11 @@ func Latencies(events []checker.Event) map[string]Latency {
 		by[e.F] = append(by[e.F], d)
 		by["all"] = append(by["all"], d)
 	}
-	out := map[string]Latency{}
+	out := map[string]store.Latency{}
 	for f, ds := range by {
 		slices.Sort(ds)
-		q := func(p float64) Duration { return Duration(time.Duration(ds[int(p*float64(len(ds)-1))])) }
-		out[f] = Latency{Count: len(ds), P50: q(0.5), P99: q(0.99), Max: Duration(ds[len(ds)-1])}
+		q := func(p float64) store.Duration { return store.Duration(time.Duration(ds[int(p*float64(len(ds)-1))])) }
+		out[f] = store.Latency{Count: len(ds), P50: q(0.5), P99: q(0.99), Max: store.Duration(ds[len(ds)-1])}
 	}
 	return out
 }

@@ -27,9 +27,20 @@ type Faults interface {
 	// Pause freezes a node's process; Resume thaws it.
 	Pause(ctx context.Context, node string) error
 	Resume(ctx context.Context, node string) error
-	// Leader returns the node the cluster currently follows, or "" if
-	// none is known. Schedules use it to aim at the leader.
-	Leader(ctx context.Context) (string, error)
+}
+
+// HealAllF is the f of the harness's final action, which undoes every
+// fault (HealAll).
+const HealAllF = "heal-all"
+
+// IsFault reports whether an action's f puts a fault in force (as
+// opposed to undoing one).
+func IsFault(f string) bool {
+	switch f {
+	case "partition", "kill", "pause":
+		return true
+	}
+	return false
 }
 
 // Grudge maps a node to the nodes whose traffic it drops (Jepsen's term).

@@ -19,12 +19,13 @@ type Recorder struct {
 // NewRecorder returns a recorder reading time from clock.
 func NewRecorder(clock func() int64) *Recorder { return &Recorder{clock: clock} }
 
-func (r *Recorder) add(e checker.Event) {
+func (r *Recorder) add(e checker.Event) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e.Index = len(r.events)
 	e.Time = r.clock()
 	r.events = append(r.events, e)
+	return e.Index
 }
 
 // Invoke records that process calls op. Call it before the request is
@@ -57,9 +58,9 @@ func (r *Recorder) Complete(process int, op Op, res Result) {
 }
 
 // Nemesis records a nemesis event: typ is invoke when a fault action
-// starts and info when it has taken effect.
-func (r *Recorder) Nemesis(typ checker.Type, f string, value json.RawMessage) {
-	r.add(checker.Event{Nemesis: true, Type: typ, F: f, Value: value})
+// Nemesis records a nemesis event and returns its index in the history.
+func (r *Recorder) Nemesis(typ checker.Type, f string, value json.RawMessage) int {
+	return r.add(checker.Event{Nemesis: true, Type: typ, F: f, Value: value})
 }
 
 // Now reads the recorder's clock.

@@ -177,7 +177,9 @@ func TestCampaignBadSpec(t *testing.T) {
 		{"runs:\n  - backend: sim\n    time-limit: soon\n", `spec.yaml:3: run #1: invalid value "soon" for time-limit: parse error`},
 		{"runs:\n  - name: x\n    backend: sim\n    nemesis: [partition, flood]\n", `spec.yaml:2: run "x": --nemesis: unknown nemesis "flood"`},
 		{"runs:\n  - backend: sim\n    unsafe: sloppy\n", `spec.yaml:2: run #1: --unsafe: `},
-		{"runs:\n  - backend: sim\n    nemesis-interval: 2s\n", `spec.yaml:3: run #1: nemesis-interval applies only to backend docker`},
+		{"runs:\n  - backend: sim\n    image: x:1\n", `spec.yaml:3: run #1: image applies only to backend docker`},
+		{"runs:\n  - backend: sim\n    within: 5\n", `within: a search for a failing seed; it needs expect: invalid`},
+		{"runs:\n  - backend: docker\n    expect: invalid\n    within: 5\n", `within: searches seeds in the simulator`},
 		{"runs:\n  - backend: sim\n    results: elsewhere\n", `spec.yaml:3: unknown key "results"`},
 	} {
 		results := t.TempDir()
@@ -203,7 +205,7 @@ func TestRepoCampaignSpecs(t *testing.T) {
 		t.Fatalf("want campaigns/nightly.yaml and smoke.yaml, found %q", specs)
 	}
 	for _, f := range specs {
-		spec, runs, _, err := loadCampaign(f)
+		spec, runs, err := campaign.Load(f)
 		if err != nil {
 			t.Errorf("%v", err)
 			continue

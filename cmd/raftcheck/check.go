@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/raftcheck/raftcheck/checker"
-	"github.com/raftcheck/raftcheck/harness"
 	"github.com/raftcheck/raftcheck/harness/report"
+	"github.com/raftcheck/raftcheck/harness/store"
 )
 
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
@@ -30,7 +30,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 		return exitHarness, fmt.Errorf("%w: want one PATH: a run directory or a history.jsonl file", errUsage)
 	}
 	path := fs.Arg(0)
-	dir, file := path, filepath.Join(path, harness.HistoryFile)
+	dir, file := path, filepath.Join(path, store.HistoryFile)
 	if st, err := os.Stat(path); err != nil {
 		return exitHarness, fmt.Errorf("%s: %w", path, err)
 	} else if !st.IsDir() {
@@ -53,7 +53,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 	}
 	fmt.Fprintln(stdout)
 	if res.Verdict != checker.Valid || *html {
-		name, err := harness.WriteHTMLView(dir, res, events, *html)
+		name, err := store.WriteHTMLView(dir, res, events, *html)
 		if err != nil {
 			return exitHarness, err
 		}
@@ -69,19 +69,19 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) (int
 // files; a history file outside a run directory has none. The report
 // shows the stored verdict: a different one now is worth a line.
 func rerender(dir string, now checker.Verdict, stdout io.Writer) error {
-	var stored harness.RunResult
-	b, err := os.ReadFile(filepath.Join(dir, harness.ResultsFile))
-	if errors.Is(err, fs.ErrNotExist) || !harness.Exists(filepath.Join(dir, harness.TestFile)) {
+	var stored store.RunResult
+	b, err := os.ReadFile(filepath.Join(dir, store.ResultsFile))
+	if errors.Is(err, fs.ErrNotExist) || !store.Exists(filepath.Join(dir, store.TestFile)) {
 		return nil
 	}
 	if err == nil {
 		err = json.Unmarshal(b, &stored)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", harness.ResultsFile, err)
+		return fmt.Errorf("%s: %w", store.ResultsFile, err)
 	}
 	if stored.Verdict != now {
-		fmt.Fprintf(stdout, "note: %s records %s; the report shows the stored verdict\n", harness.ResultsFile, strings.ToUpper(stored.Verdict.String()))
+		fmt.Fprintf(stdout, "note: %s records %s; the report shows the stored verdict\n", store.ResultsFile, strings.ToUpper(stored.Verdict.String()))
 	}
 	if err := report.Write(dir); err != nil {
 		return err

@@ -6,103 +6,78 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"sync"
 	"time"
 
 	"github.com/raftcheck/raftcheck/checker"
 	"github.com/raftcheck/raftcheck/harness"
+	"github.com/raftcheck/raftcheck/harness/runner"
 	"github.com/raftcheck/raftcheck/harness/sim"
+	"github.com/raftcheck/raftcheck/harness/store"
 )
-
-// seedResult is one seed's verdict.
-type seedResult struct {
-	seed    uint64
-	verdict checker.Verdict
-	err     error
-}
 
 func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := flag.NewFlagSet("raftcheck sim", flag.ContinueOnError)
-	f := newTestFlags(fs, "sim", 30*time.Second)
+	f := runner.NewFlags(fs, "sim", 30*time.Second)
 	seeds := fs.Int("seeds", 100, "how many seeds to run, from --seed on")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "seeds run in parallel")
 	if err := parse(fs, args, stderr); err != nil {
 		return exitHarness, err
 	}
-	if !f.seedSet {
-		f.seed, f.seedSet = 1, true
-	}
-	f.cfg.Backend = "sim"
-	if err := f.resolve(""); err != nil {
+	if err := fs.Set("backend", "sim"); err != nil {
 		return exitHarness, err
+	}
+	if !isSet(fs, "seed") {
+		if err := fs.Set("seed", "1"); err != nil {
+			return exitHarness, err
+		}
+	}
+	req, err := f.Request()
+	if err != nil {
+		return exitHarness, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if *seeds < 1 || *workers < 1 {
 		return exitHarness, fmt.Errorf("%w: --seeds and --workers must be at least 1", errUsage)
 	}
-	f.cfg.Name = testName(f.cfg)
-	first := f.cfg.Seed
-	fmt.Fprintf(stdout, "raftcheck sim: %s, seeds %d..%d, %d workers\n", f.cfg.Name, first, first+uint64(*seeds)-1, *workers)
-
-	// stop ends the handing out of seeds; the seeds already running
-	// finish their checks, so a lower failing seed is not missed.
-	stop := make(chan struct{})
-	var stopOnce sync.Once
-	halt := func() { stopOnce.Do(func() { close(stop) }) }
-	defer halt()
-	jobs := make(chan uint64)
-	results := make(chan seedResult)
-	var wg sync.WaitGroup
-	for range *workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for seed := range jobs {
-				results <- runSeed(ctx, f.cfg, seed)
-			}
-		}()
-	}
-	go func() {
-		defer close(jobs)
-		for i := range uint64(*seeds) {
-			select {
-			case jobs <- first + i:
-			case <-stop:
-				return
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	go func() { wg.Wait(); close(results) }()
+	base := req.Config
+	first := base.Seed
+	fmt.Fprintf(stdout, "raftcheck sim: %s, seeds %d..%d, %d workers\n", base.Name, first, first+uint64(*seeds)-1, *workers)
 
 	start := time.Now()
 	done, unknown := 0, 0
-	var failed *seedResult
-	for r := range results {
+	var failed *runner.SeedResult[checker.Verdict]
+	var harnessErr error
+	runner.Sweep(ctx, first, *seeds, *workers, func(seed uint64) (checker.Verdict, error) {
+		return checkSeed(ctx, base, seed)
+	}, func(r runner.SeedResult[checker.Verdict]) bool {
 		done++
 		switch {
-		case r.err != nil:
-			halt()
-			return exitHarness, fmt.Errorf("seed %d: %w", r.seed, r.err)
-		case r.verdict == checker.Invalid:
-			if failed == nil || r.seed < failed.seed {
+		case r.Err != nil:
+			if harnessErr == nil {
+				harnessErr = fmt.Errorf("seed %d: %w", r.Seed, r.Err)
+			}
+			return false
+		case r.Value == checker.Invalid:
+			if failed == nil || r.Seed < failed.Seed {
 				failed = &r
 			}
-			halt()
-		case r.verdict == checker.Unknown:
+			return false
+		case r.Value == checker.Unknown:
 			unknown++
-			fmt.Fprintf(stdout, "seed %d: check timed out (unknown)\n", r.seed)
+			fmt.Fprintf(stdout, "seed %d: check timed out (unknown)\n", r.Seed)
 		}
 		if done%10 == 0 || done == *seeds {
 			fmt.Fprintf(stdout, "%d/%d seeds, %d unknown, %.1f seeds/s\n", done, *seeds, unknown,
 				float64(done)/time.Since(start).Seconds())
 		}
-	}
-	if ctx.Err() != nil && failed == nil {
+		return true
+	})
+	switch {
+	case failed != nil:
+		return storeFailure(ctx, f, base, failed.Seed, stdout)
+	case harnessErr != nil:
+		return exitHarness, harnessErr
+	case ctx.Err() != nil:
 		return exitHarness, ctx.Err()
-	}
-	if failed != nil {
-		return reportFailure(ctx, f, failed.seed, stdout)
 	}
 	fmt.Fprintf(stdout, "all %d seeds linearizable (%d unknown) in %v\n", done, unknown, time.Since(start).Round(time.Millisecond))
 	if unknown > 0 {
@@ -111,36 +86,45 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	return exitValid, nil
 }
 
-func runSeed(ctx context.Context, cfg harness.TestConfig, seed uint64) seedResult {
-	cfg.Seed = seed
-	out, _, err := sim.RunTest(cfg)
-	if err != nil {
-		return seedResult{seed: seed, err: err}
-	}
-	cctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.CheckTimeout))
-	defer cancel()
-	res, err := checker.Check(cctx, out.Events)
-	if err != nil {
-		return seedResult{seed: seed, err: err}
-	}
-	return seedResult{seed: seed, verdict: res.Verdict}
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
-// reportFailure re-runs the failing seed (runs are deterministic), stores
-// it with its HTML view, and prints how to replay it.
-func reportFailure(ctx context.Context, f *testFlags, seed uint64, stdout io.Writer) (int, error) {
-	cfg := f.cfg
-	cfg.Seed = seed
-	out, eff, err := sim.RunTest(cfg)
+// checkSeed runs base at seed in the simulator and checks it.
+func checkSeed(ctx context.Context, base store.TestConfig, seed uint64) (checker.Verdict, error) {
+	base.Seed = seed
+	tc, err := sim.Resolve(base)
+	if err != nil {
+		return checker.Unknown, err
+	}
+	fin, err := sim.Run(ctx, tc)
+	if err != nil {
+		return checker.Unknown, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Duration(tc.CheckTimeout))
+	defer cancel()
+	res, err := checker.Check(cctx, fin.Outcome.Events)
+	if err != nil {
+		return checker.Unknown, err
+	}
+	return res.Verdict, nil
+}
+
+// storeFailure runs the failing seed again (runs are deterministic),
+// stores it with its HTML view, and prints how to replay it.
+func storeFailure(ctx context.Context, f *runner.Flags, base store.TestConfig, seed uint64, stdout io.Writer) (int, error) {
+	base.Seed = seed
+	tc, err := sim.Resolve(base)
 	if err != nil {
 		return exitHarness, err
 	}
-	cfg.BackendConfig = sim.MarshalConfig(eff)
-	res, dir, err := harness.CheckAndStore(context.WithoutCancel(ctx), f.results, cfg, out, f.htmlAlways)
+	res, dir, err := runner.Run(ctx, tc, f.Results, runner.Options{HTMLAlways: f.HTMLAlways})
 	if err != nil {
 		return exitHarness, err
 	}
-	harness.PrintSummary(stdout, cfg, res, dir)
-	fmt.Fprintf(stdout, "\nseed %d is NOT linearizable; replay it with:\n  %s\n", seed, cfg.ReplayCommand())
+	harness.PrintSummary(stdout, tc, res, dir)
+	fmt.Fprintf(stdout, "\nseed %d is NOT linearizable; replay it with:\n  raftcheck test --replay %s\n", seed, dir)
 	return exitCode(res.Verdict), nil
 }

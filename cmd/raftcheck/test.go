@@ -9,68 +9,38 @@ import (
 
 	"github.com/raftcheck/raftcheck/checker"
 	"github.com/raftcheck/raftcheck/harness"
-	"github.com/raftcheck/raftcheck/harness/sim"
+	"github.com/raftcheck/raftcheck/harness/docker"
+	"github.com/raftcheck/raftcheck/harness/runner"
 )
 
 func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := flag.NewFlagSet("raftcheck test", flag.ContinueOnError)
-	f := newTestFlags(fs, "docker", 60*time.Second)
-	df := newDockerFlags(fs)
+	f := runner.NewFlags(fs, "docker", 60*time.Second)
 	if err := parse(fs, args, stderr); err != nil {
 		return exitHarness, err
 	}
-	if err := f.resolve(""); err != nil {
-		return exitHarness, err
+	req, err := f.Request()
+	if err != nil {
+		return exitHarness, fmt.Errorf("%w: %v", errUsage, err)
 	}
-	f.cfg.Name = testName(f.cfg)
-	res, dir, err := runTest(ctx, f.cfg, *df, f.results, f.htmlAlways, stdout)
+	if req.Replayed != "" {
+		fmt.Fprintf(stdout, "raftcheck test: replaying %s\n", req.Replayed)
+	}
+	recorded := docker.RecordedImageID(req.Config)
+	tc, err := runner.Resolve(ctx, req, stdout)
 	if err != nil {
 		return exitHarness, err
 	}
-	harness.PrintSummary(stdout, f.cfg, res, dir)
-	return exitCode(res.Verdict), nil
-}
-
-// runTest runs one test on its backend, checks it and stores it under
-// results. Campaigns run their entries through it too.
-func runTest(ctx context.Context, cfg harness.TestConfig, df dockerFlags, results string, htmlAlways bool, stdout io.Writer) (harness.RunResult, string, error) {
-	fmt.Fprintf(stdout, "raftcheck test: %s, seed %d\n", cfg.Name, cfg.Seed)
-	var out harness.Outcome
-	switch cfg.Backend {
-	case "sim":
-		o, eff, err := sim.RunTest(cfg)
-		if err != nil {
-			return harness.RunResult{}, "", err
-		}
-		out = o
-		cfg.BackendConfig = sim.MarshalConfig(eff)
-	default:
-		o, attach, closeCluster, err := runDocker(ctx, cfg, df, stdout)
-		defer closeCluster()
-		if err != nil {
-			return harness.RunResult{}, "", err
-		}
-		out = o
-		out.Attach = attach
+	if now := docker.RecordedImageID(tc); recorded != "" && now != recorded {
+		fmt.Fprintf(stdout, "warning: the image is %s now; the stored run used %s\n", now, recorded)
 	}
-	return harness.CheckAndStore(context.WithoutCancel(ctx), results, cfg, out, htmlAlways)
-}
-
-// defaultDockerFlags are the docker backend's defaults.
-func defaultDockerFlags() dockerFlags {
-	return dockerFlags{image: "", electionTimeout: 500 * time.Millisecond,
-		nemesisInterval: 5 * time.Second, clientTimeout: time.Second}
-}
-
-// newDockerFlags defines the docker backend's flags on fs (test and the
-// entries of a campaign spec share them).
-func newDockerFlags(fs *flag.FlagSet) *dockerFlags {
-	df := defaultDockerFlags()
-	fs.StringVar(&df.image, "image", df.image, "docker backend: the nodes' image (default raftcheck/raftnode:dev from make image, or raftcheck/etcd:dev from make etcd-image)")
-	fs.DurationVar(&df.electionTimeout, "election-timeout", df.electionTimeout, "docker backend: the nodes' election timeout (etcd: heartbeat a tenth of it)")
-	fs.DurationVar(&df.nemesisInterval, "nemesis-interval", df.nemesisInterval, "docker backend: how long each fault lasts (quiet half as long between)")
-	fs.DurationVar(&df.clientTimeout, "client-timeout", df.clientTimeout, "docker backend: one attempt of an operation; past it, a write is retried or info")
-	return &df
+	fmt.Fprintf(stdout, "raftcheck test: %s, seed %d\n", tc.Name, tc.Seed)
+	res, dir, err := runner.Run(ctx, tc, f.Results, runner.Options{Out: stdout, HTMLAlways: f.HTMLAlways})
+	if err != nil {
+		return exitHarness, err
+	}
+	harness.PrintSummary(stdout, tc, res, dir)
+	return exitCode(res.Verdict), nil
 }
 
 func exitCode(v checker.Verdict) int {
@@ -81,4 +51,34 @@ func exitCode(v checker.Verdict) int {
 		return exitInvalid
 	}
 	return exitUnknown
+}
+
+// parse parses args into fs, turning flag errors into usage errors.
+func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	return nil
+}
+
+func cmdCleanup(ctx context.Context, args []string, stdout io.Writer) (int, error) {
+	if len(args) > 0 {
+		return exitHarness, fmt.Errorf("%w: cleanup takes no arguments", errUsage)
+	}
+	if err := docker.Available(ctx); err != nil {
+		return exitHarness, err
+	}
+	n, err := docker.Cleanup(ctx)
+	if err != nil {
+		return exitHarness, err
+	}
+	fmt.Fprintf(stdout, "removed %d containers, networks and volumes labelled by raftcheck\n", n)
+	return exitValid, nil
 }

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/raftcheck/raftcheck/checker"
-	"github.com/raftcheck/raftcheck/harness"
+	"github.com/raftcheck/raftcheck/harness/store"
 )
 
 // flagNames stand for the flags of raftcheck test.
@@ -63,7 +63,7 @@ func TestParseDefaultsRepeatExpect(t *testing.T) {
 // fakeResolve reads the settings the way the command line would: later
 // overrides earlier; a seed left out is "random" (42).
 func fakeResolve(_ int, e Entry) (Resolved, error) {
-	r := Resolved{Config: harness.TestConfig{Name: "t", Backend: "docker", Nodes: 5, Seed: 42}}
+	r := Resolved{Config: store.TestConfig{Name: "t", Backend: "docker", Nodes: 5, Seed: 42}}
 	for _, s := range e.Settings {
 		switch s.Key {
 		case "backend":
@@ -179,18 +179,18 @@ func TestSummaryFiles(t *testing.T) {
 	root := t.TempDir()
 	spec := &Spec{File: "x.yaml", Name: "x"}
 	sum := NewSummary(spec, root, 4, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-	cfg := harness.TestConfig{Name: "raftnode-register-sim", Backend: "sim", Nodes: 3}
+	cfg := store.TestConfig{Name: "raftnode-register-sim", Backend: "sim", Nodes: 3}
 	run := func(seed uint64, expect checker.Verdict) Run {
 		c := cfg
 		c.Seed = seed
 		return Run{Name: "r", Rep: 1, Repeat: 1, Expect: expect, Config: c, Replay: c.ReplayCommand()}
 	}
 	dir := filepath.Join(root, "raftnode-register-sim", "20260102T030405Z")
-	sum.Add(NewRecord(run(1, checker.Valid), root, time.Now(), time.Second, harness.RunResult{Verdict: checker.Valid}, dir, nil))
-	sum.Add(NewRecord(run(2, checker.Valid), root, time.Now(), time.Second,
-		harness.RunResult{Verdict: checker.Invalid, HTML: "history.html", FailingKeys: []string{"k1"}}, dir+"-2", nil))
-	sum.Add(NewRecord(run(3, checker.Invalid), root, time.Now(), time.Second, harness.RunResult{Verdict: checker.Unknown}, dir+"-3", nil))
-	sum.Add(NewRecord(run(4, checker.Valid), root, time.Now(), time.Second, harness.RunResult{}, "", errors.New("no docker <engine>")))
+	sum.Add(NewRecord(run(1, checker.Valid), store.TestConfig{}, root, time.Now(), time.Second, store.RunResult{Verdict: checker.Valid}, dir, nil))
+	sum.Add(NewRecord(run(2, checker.Valid), store.TestConfig{}, root, time.Now(), time.Second,
+		store.RunResult{Verdict: checker.Invalid, HTML: "history.html", FailingKeys: []string{"k1"}}, dir+"-2", nil))
+	sum.Add(NewRecord(run(3, checker.Invalid), store.TestConfig{}, root, time.Now(), time.Second, store.RunResult{Verdict: checker.Unknown}, dir+"-3", nil))
+	sum.Add(NewRecord(run(4, checker.Valid), store.TestConfig{}, root, time.Now(), time.Second, store.RunResult{}, "", errors.New("no docker <engine>")))
 	sum.Finish(sum.StartedAt.Add(time.Minute), false)
 	if sum.ExitCode != ExitInvalid || sum.Totals != (Totals{1, 1, 1, 1}) {
 		t.Fatalf("exit %d totals %+v", sum.ExitCode, sum.Totals)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/raftcheck/raftcheck/harness"
+	"github.com/raftcheck/raftcheck/harness/store"
 )
 
 // HTML renders index.html: the campaign's totals and a table of its
@@ -16,7 +16,7 @@ import (
 // results/campaigns/<timestamp>/) and history view.
 func (s *Summary) HTML() ([]byte, error) {
 	t, err := template.New("index").Funcs(template.FuncMap{
-		"dur":     func(d harness.Duration) string { return time.Duration(d).String() },
+		"dur":     func(d store.Duration) string { return time.Duration(d).String() },
 		"inc":     func(i int) int { return i + 1 },
 		"join":    func(s []string) string { return strings.Join(s, ", ") },
 		"seconds": func(r Record) string { return time.Duration(r.Duration).Round(10 * time.Millisecond).String() },

@@ -4,23 +4,20 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/raftcheck/raftcheck/checker"
-	"github.com/raftcheck/raftcheck/harness"
+	"github.com/raftcheck/raftcheck/harness/store"
 )
 
 // Resolved is an entry turned into a test configuration.
 type Resolved struct {
 	// Config is complete and valid; its Seed is the first repetition's.
-	Config harness.TestConfig
+	Config store.TestConfig
 	// SeedGiven reports whether the spec chose the seed; if not, Config's
 	// seed was chosen at random.
 	SeedGiven bool
-	// ReplayArgs are flags the configuration's ReplayCommand does not
-	// carry (e.g. the docker backend's), appended to each run's replay
-	// command.
-	ReplayArgs []string
+	// Image is the docker image the entry names (--image), if any.
+	Image string
 }
 
 // A Resolver turns an entry's settings into a test configuration exactly
@@ -36,11 +33,16 @@ type Run struct {
 	Rep    int    // 1..Repeat
 	Repeat int
 	Expect checker.Verdict
-	Config harness.TestConfig
+	Config store.TestConfig
 	Replay string // the command line that runs it again
 	// SeedChosen marks the first repetition of an entry whose seed was
 	// chosen at random.
 	SeedChosen bool
+	// Within > 0 makes the run a search over Within seeds from its seed
+	// for an invalid one (Entry.Within).
+	Within int
+	// Image is the docker image the entry names (--image), if any.
+	Image string
 }
 
 // Label names the run in output and reports: its name and seed.
@@ -54,8 +56,11 @@ func (s *Spec) Plan(resolve Resolver) ([]Run, error) {
 	var errs []error
 	for i, e := range s.Entries {
 		r, err := resolve(i, e)
-		if err == nil && r.Config.Seed > math.MaxUint64-uint64(e.Repeat-1) {
+		if err == nil && r.Config.Seed > math.MaxUint64-uint64(max(e.Repeat, e.Within)-1) {
 			err = fmt.Errorf("seed %d + repeat %d overflows: choose a smaller seed", r.Config.Seed, e.Repeat)
+		}
+		if err == nil && e.Within > 0 && r.Config.Backend != "sim" {
+			err = fmt.Errorf("within: searches seeds in the simulator; this run's backend is %s", r.Config.Backend)
 		}
 		if err != nil {
 			errs = append(errs, s.place(i, e, err))
@@ -69,11 +74,11 @@ func (s *Spec) Plan(resolve Resolver) ([]Run, error) {
 			cfg := r.Config
 			cfg.Seed += uint64(rep)
 			replay := cfg.ReplayCommand()
-			if len(r.ReplayArgs) > 0 {
-				replay += " " + strings.Join(r.ReplayArgs, " ")
+			if r.Image != "" {
+				replay += " --image " + r.Image
 			}
 			runs = append(runs, Run{Entry: i, Name: name, Rep: rep + 1, Repeat: e.Repeat, Expect: e.Expect,
-				Config: cfg, Replay: replay, SeedChosen: rep == 0 && !r.SeedGiven})
+				Config: cfg, Replay: replay, SeedChosen: rep == 0 && !r.SeedGiven, Within: e.Within, Image: r.Image})
 		}
 	}
 	if len(errs) > 0 {

@@ -59,6 +59,11 @@ type Entry struct {
 	Settings []Setting
 	Repeat   int             // at least 1
 	Expect   checker.Verdict // checker.Valid or checker.Invalid
+	// Within, for expect: invalid in the simulator, makes the run a
+	// search: it passes when one of Within seeds from its seed on is
+	// invalid. A canary that names its bug without pinning a seed does
+	// not drift when node code changes the seeds' schedules.
+	Within int
 }
 
 // Setting is one flag of `raftcheck test` as the spec sets it.
@@ -103,6 +108,7 @@ const (
 	keyName   = "name"
 	keyRepeat = "repeat"
 	keyExpect = "expect"
+	keyWithin = "within"
 )
 
 // Parse reads a spec. flags are the keys a run may set: the flag names of
@@ -209,6 +215,10 @@ func Parse(file string, data []byte, flags []string) (*Spec, error) {
 				x, err := p.expect(v)
 				e.Expect = x
 				return err
+			case keyWithin:
+				n, err := p.count(keyWithin, v)
+				e.Within = n
+				return err
 			}
 			s, err := p.setting(key, k, v, "a run")
 			e.Settings = append(e.Settings, s)
@@ -216,6 +226,9 @@ func Parse(file string, data []byte, flags []string) (*Spec, error) {
 		})
 		if err != nil {
 			return nil, err
+		}
+		if e.Within > 0 && (e.Expect != checker.Invalid || e.Repeat != 1) {
+			return nil, p.errorf(item, "within: a search for a failing seed; it needs expect: invalid and no repeat")
 		}
 		spec.Entries = append(spec.Entries, e)
 	}
@@ -297,14 +310,17 @@ func (p *parser) scalar(key string, v *yaml.Node) (string, error) {
 	return v.Value, nil
 }
 
-func (p *parser) repeat(v *yaml.Node) (int, error) {
-	s, err := p.scalar(keyRepeat, v)
+func (p *parser) repeat(v *yaml.Node) (int, error) { return p.count(keyRepeat, v) }
+
+// count reads repeat or within: a number of seeds.
+func (p *parser) count(key string, v *yaml.Node) (int, error) {
+	s, err := p.scalar(key, v)
 	if err != nil {
 		return 0, err
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 || n > MaxRepeat {
-		return 0, p.errorf(v, "repeat %q: want how many seeds to run, 1 to %d", s, MaxRepeat)
+		return 0, p.errorf(v, "%s %q: want how many seeds to run, 1 to %d", key, s, MaxRepeat)
 	}
 	return n, nil
 }

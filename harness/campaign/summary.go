@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/raftcheck/raftcheck/checker"
-	"github.com/raftcheck/raftcheck/harness"
+	"github.com/raftcheck/raftcheck/harness/store"
 )
 
 // Files a campaign writes into results/campaigns/<UTC timestamp>/.
@@ -85,12 +85,12 @@ func (t Totals) ExitCode(interrupted bool) int {
 
 // Record is one run as summary.json keeps it.
 type Record struct {
-	Name   string             `json:"name"`
-	Label  string             `json:"label"` // name and seed, unique in a campaign
-	Rep    int                `json:"rep"`
-	Repeat int                `json:"repeat"`
-	Config harness.TestConfig `json:"config"`
-	Expect string             `json:"expect"`
+	Name   string           `json:"name"`
+	Label  string           `json:"label"` // name and seed, unique in a campaign
+	Rep    int              `json:"rep"`
+	Repeat int              `json:"repeat"`
+	Config store.TestConfig `json:"config"`
+	Expect string           `json:"expect"`
 	// Verdict is valid, invalid or unknown; empty when the harness failed.
 	Verdict     string         `json:"verdict,omitempty"`
 	Outcome     Outcome        `json:"outcome"`
@@ -100,7 +100,7 @@ type Record struct {
 	Notes       []string       `json:"notes,omitempty"`
 	StartedAt   time.Time      `json:"started_at"`
 	// Duration is the run's wall-clock time: cluster, run and check.
-	Duration harness.Duration `json:"duration"`
+	Duration store.Duration `json:"duration"`
 	// Dir is the run directory relative to the results root, with
 	// slashes ("raftnode-register-sim/20260101T000000Z"); empty when the
 	// harness failed before writing one.
@@ -110,15 +110,19 @@ type Record struct {
 	Replay string `json:"replay"`
 }
 
-// NewRecord records a finished run: res and dir as runTest returned
-// them (dir under root), err its error.
-func NewRecord(run Run, root string, started time.Time, wall time.Duration, res harness.RunResult, dir string, err error) Record {
-	r := Record{Name: run.Name, Label: run.Label(), Rep: run.Rep, Repeat: run.Repeat, Config: run.Config,
-		Expect: run.Expect.String(), StartedAt: started.UTC(), Duration: harness.Duration(wall), Replay: run.Replay}
+// NewRecord records a finished run: tc the configuration it ran with
+// (resolved, if it got that far), res and dir as the runner returned them
+// (dir under root), err its error.
+func NewRecord(run Run, tc store.TestConfig, root string, started time.Time, wall time.Duration, res store.RunResult, dir string, err error) Record {
+	r := Record{Name: run.Name, Label: run.Label(), Rep: run.Rep, Repeat: run.Repeat, Config: tc,
+		Expect: run.Expect.String(), StartedAt: started.UTC(), Duration: store.Duration(wall), Replay: run.Replay}
 	if dir != "" {
 		if rel, rerr := filepath.Rel(root, dir); rerr == nil {
 			r.Dir = filepath.ToSlash(rel)
 		}
+	}
+	if res.Replay != "" {
+		r.Replay = res.Replay // spelled out from the resolved configuration
 	}
 	if err != nil {
 		r.Outcome, r.Error = Error, err.Error()
@@ -138,10 +142,10 @@ type Summary struct {
 	Spec    string `json:"spec"`
 	// Results is the results root the run directories are relative to,
 	// as given on the command line.
-	Results   string           `json:"results"`
-	StartedAt time.Time        `json:"started_at"`
-	Duration  harness.Duration `json:"duration"`
-	Planned   int              `json:"planned"`
+	Results   string         `json:"results"`
+	StartedAt time.Time      `json:"started_at"`
+	Duration  store.Duration `json:"duration"`
+	Planned   int            `json:"planned"`
 	// Done is false while the campaign runs (the files are rewritten
 	// after every run) and when it was interrupted.
 	Done        bool     `json:"done"`
@@ -176,7 +180,7 @@ func (s *Summary) Add(r Record) {
 // Finish closes the summary: done, or interrupted before all planned
 // runs ran.
 func (s *Summary) Finish(now time.Time, interrupted bool) {
-	s.Duration = harness.Duration(now.Sub(s.StartedAt))
+	s.Duration = store.Duration(now.Sub(s.StartedAt))
 	s.Interrupted = interrupted
 	s.Done = !interrupted
 	s.ExitCode = s.Totals.ExitCode(interrupted)

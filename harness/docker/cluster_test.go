@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"github.com/raftcheck/raftcheck/harness"
 	"github.com/raftcheck/raftcheck/internal/dockertest"
 
 	"context"
@@ -81,16 +82,26 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// leaderOf applies the engine's leader rule to the nodes' answers.
+func leaderOf(c *Cluster) string {
+	nodes := c.Nodes()
+	sts := make([]harness.NodeStatus, len(nodes))
+	ok := make([]bool, len(nodes))
+	for i, n := range nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		st, err := c.Status(ctx, n)
+		cancel()
+		sts[i], ok[i] = harness.NodeStatus{Leader: st.Leader}, err == nil
+	}
+	return harness.LeaderOf(nodes, sts, ok)
+}
+
 // waitLeader polls until a majority agrees on a leader that satisfies ok.
 func waitLeader(t *testing.T, c *Cluster, ok func(string) bool) string {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		l, err := c.Leader(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if l != "" && ok(l) {
+		if l := leaderOf(c); l != "" && ok(l) {
 			return l
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -285,41 +285,6 @@ func (c *Cluster) setFrozen(ctx context.Context, name string, freeze bool) error
 	return nil
 }
 
-// Leader asks every running, unpaused node for its status and returns the
-// leader a majority of all nodes reports, or "" if none is.
-func (c *Cluster) Leader(ctx context.Context) (string, error) {
-	votes := make([]string, len(c.nodes))
-	var wg sync.WaitGroup
-	for i, n := range c.nodes {
-		wg.Go(func() {
-			if st, err := c.inspect(ctx, n); err != nil || !st.Running || st.Paused {
-				return
-			}
-			sctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-			defer cancel()
-			if st, err := c.status(sctx, n); err == nil {
-				votes[i] = st.Leader
-			}
-		})
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
-	count := map[string]int{}
-	for _, v := range votes {
-		if v != "" {
-			count[v]++
-		}
-	}
-	for _, n := range c.nodes {
-		if count[n.name] > len(c.nodes)/2 {
-			return n.name, nil
-		}
-	}
-	return "", nil
-}
-
 // exec runs cmd in the node's container and returns its exit code and
 // combined output.
 func (c *Cluster) exec(ctx context.Context, n *node, cmd ...string) (int, string, error) {

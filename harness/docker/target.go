@@ -59,6 +59,7 @@ type NodeStatus struct {
 	Role   string // "leader", "follower", ... ("" if the target has no word for it)
 	Leader string // the leader's name, "" if none is known
 	Term   uint64
+	Commit uint64 // the commit index, where the target reports it
 }
 
 // Raftnode is the default target: raftnode from Dockerfile.node (`make
@@ -81,7 +82,7 @@ func Raftnode() Target {
 		},
 		Status: func(ctx context.Context, hc *http.Client, addr string) (NodeStatus, error) {
 			st, err := workload.NewRaftnodeClient(addr, hc).Status(ctx)
-			return NodeStatus{Role: st.Role, Leader: st.Leader, Term: st.Term}, err
+			return NodeStatus{Role: st.Role, Leader: st.Leader, Term: st.Term, Commit: st.Commit}, err
 		},
 	}
 }

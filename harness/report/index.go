@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/raftcheck/raftcheck/checker"
+	"github.com/raftcheck/raftcheck/harness/store"
 )
 
 // campaignsDir holds the campaigns' directories, beside the tests'.
@@ -81,9 +82,9 @@ func ListRuns(fsys fs.FS) ([]RunEntry, error) {
 func readRun(fsys fs.FS, test, id string) RunEntry {
 	p := test + "/" + id
 	e := RunEntry{Test: test, ID: id, Path: p, Report: exists(fsys, p+"/"+IndexFile), HistoryHTML: exists(fsys, p+"/"+htmlFile)}
-	var res runResult
-	var cfg testConfig
-	if err := errors.Join(readJSON(fsys, p+"/"+resultsFile, &res), readJSON(fsys, p+"/"+testFile, &cfg)); err != nil {
+	var res store.RunResult
+	var cfg store.TestConfig
+	if err := errors.Join(store.ReadJSON(fsys, p+"/"+resultsFile, &res), store.ReadJSON(fsys, p+"/"+testFile, &cfg)); err != nil {
 		e.Err = err.Error()
 	}
 	e.Verdict, e.StartedAt, e.Duration, e.Counts, e.FailingKeys = res.Verdict, res.StartedAt, roundDuration(res.Duration), res.Counts, res.FailingKeys
@@ -186,7 +187,7 @@ func readCampaign(fsys fs.FS, id string) CampaignEntry {
 		} `json:"totals"`
 		Runs []json.RawMessage `json:"runs"`
 	}
-	if err := readJSON(fsys, p+"/"+summaryFile, &s); err != nil {
+	if err := store.ReadJSON(fsys, p+"/"+summaryFile, &s); err != nil {
 		c.Err = err.Error()
 		return c
 	}

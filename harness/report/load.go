@@ -2,8 +2,8 @@
 // report (index.html in its run directory), drawn from the run's stored
 // files only, and the store's index of runs and campaigns.
 //
-// It reads test.json and results.json itself rather than importing
-// harness's types, so that harness can call it without an import cycle.
+// The files' schema is harness/store's; harness calls this package after
+// storing a run.
 package report
 
 import (
@@ -12,67 +12,28 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"time"
 
 	"github.com/raftcheck/raftcheck/checker"
+	"github.com/raftcheck/raftcheck/harness/store"
 )
 
-// File names inside a run directory (the same as harness's).
+// IndexFile is the report of a run directory and the index of the
+// store.
+const IndexFile = "index.html"
+
+// The run directory's files, as the store names them.
 const (
-	testFile    = "test.json"
-	resultsFile = "results.json"
-	historyFile = "history.jsonl"
-	htmlFile    = "history.html"
-	// IndexFile is the report of a run directory and the index of the
-	// store.
-	IndexFile = "index.html"
+	testFile    = store.TestFile
+	resultsFile = store.ResultsFile
+	historyFile = store.HistoryFile
+	htmlFile    = store.HTMLFile
 )
-
-// testConfig is what the report needs of test.json.
-type testConfig struct {
-	Name         string   `json:"name"`
-	Backend      string   `json:"backend"`
-	Target       string   `json:"target"`
-	Nodes        int      `json:"nodes"`
-	Workload     string   `json:"workload"`
-	Nemesis      []string `json:"nemesis"`
-	TimeLimit    string   `json:"time_limit"`
-	Concurrency  int      `json:"concurrency"`
-	Rate         float64  `json:"rate"`
-	Seed         uint64   `json:"seed"`
-	Unsafe       string   `json:"unsafe"`
-	CheckTimeout string   `json:"check_timeout"`
-}
-
-// runResult is what the report needs of results.json.
-type runResult struct {
-	Test          string          `json:"test"`
-	Verdict       checker.Verdict `json:"verdict"`
-	Counts        checker.Counts  `json:"counts"`
-	FailingKeys   []string        `json:"failing_keys"`
-	StartedAt     time.Time       `json:"started_at"`
-	Duration      string          `json:"duration"`
-	CheckDuration string          `json:"check_duration"`
-	Faults        []fault         `json:"faults"`
-	Replay        string          `json:"replay"`
-	HTML          string          `json:"html"`
-	Notes         []string        `json:"notes"`
-}
-
-// fault is a nemesis action as results.json records it.
-type fault struct {
-	Action   string `json:"action"`
-	Start    int64  `json:"start_ns"`
-	End      int64  `json:"end_ns"`
-	Bit      *bool  `json:"bit"`
-	Evidence string `json:"evidence"`
-}
 
 // run is a run directory as stored.
 type run struct {
-	cfg       testConfig
+	cfg       store.TestConfig
 	cfgJSON   string // test.json, indented, for the full configuration
-	res       runResult
+	res       store.RunResult
 	events    []checker.Event
 	historyOK bool     // history.jsonl was read
 	notes     []string // problems met while reading
@@ -95,7 +56,7 @@ func load(fsys fs.FS) (*run, error) {
 	if json.Indent(&pretty, b, "", "  ") == nil {
 		r.cfgJSON = pretty.String()
 	}
-	if err := readJSON(fsys, resultsFile, &r.res); err != nil {
+	if err := store.ReadJSON(fsys, resultsFile, &r.res); err != nil {
 		return nil, err
 	}
 	f, err := fsys.Open(historyFile)
@@ -115,15 +76,4 @@ func load(fsys fs.FS) (*run, error) {
 	_, err = fs.Stat(fsys, htmlFile)
 	r.html = err == nil
 	return r, nil
-}
-
-func readJSON(fsys fs.FS, name string, v any) error {
-	b, err := fs.ReadFile(fsys, name)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", name, err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("parse %s: %w", name, err)
-	}
-	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/raftcheck/raftcheck/checker"
+	"github.com/raftcheck/raftcheck/harness/store"
 )
 
 //go:embed *.tmpl
@@ -27,8 +28,9 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 
 // page is what report.html.tmpl shows.
 type page struct {
-	Cfg                   testConfig
-	Res                   runResult
+	Cfg                   store.TestConfig
+	Res                   store.RunResult
+	Ran, Checked          string
 	ConfigJSON            string
 	Dir                   string
 	Nemesis               string
@@ -84,7 +86,7 @@ func Render(w io.Writer, fsys fs.FS, name string) error {
 		end = max(end, e.Time)
 	}
 	p.Span = time.Duration(end).Round(time.Millisecond).String()
-	p.Res.Duration, p.Res.CheckDuration = roundDuration(r.res.Duration), roundDuration(r.res.CheckDuration)
+	p.Ran, p.Checked = roundDuration(r.res.Duration), roundDuration(r.res.CheckDuration)
 	ops := operations(r.events)
 	spans := checker.FaultSpans(r.events)
 	p.Counts = countOps(ops)
@@ -115,7 +117,7 @@ func verdictText(v checker.Verdict, failing []string) string {
 	return "unknown: the check did not finish in its time (it is not valid)"
 }
 
-func newFaultRow(f fault) faultRow {
+func newFaultRow(f store.Fault) faultRow {
 	row := faultRow{Action: f.Action, Start: fmtSeconds(f.Start), End: "—", Evidence: f.Evidence,
 		Bit: "unknown", BitClass: "bit-unknown"}
 	if f.End != 0 {

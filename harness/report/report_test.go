@@ -17,20 +17,24 @@ import (
 	"github.com/raftcheck/raftcheck/harness/campaign"
 	"github.com/raftcheck/raftcheck/harness/report"
 	"github.com/raftcheck/raftcheck/harness/sim"
+	"github.com/raftcheck/raftcheck/harness/store"
 )
 
 // simRun runs a short simulated test and stores it under root.
-func simRun(t *testing.T, root string, seed uint64) (harness.RunResult, string) {
+func simRun(t *testing.T, root string, seed uint64) (store.RunResult, string) {
 	t.Helper()
-	cfg := harness.TestConfig{Name: "raftnode-register-sim", Backend: "sim", Target: "raftnode", Nodes: 5,
-		Workload: "register", Nemesis: []string{"partition", "kill", "pause"}, TimeLimit: harness.Duration(5 * time.Second),
-		Concurrency: 10, Rate: 200, Seed: seed, CheckTimeout: harness.Duration(time.Minute)}
-	out, eff, err := sim.RunTest(cfg)
+	cfg := store.TestConfig{Name: "raftnode-register-sim", Backend: "sim", Target: "raftnode", Nodes: 5,
+		Workload: "register", Nemesis: []string{"partition", "kill", "pause"}, TimeLimit: store.Duration(5 * time.Second),
+		Concurrency: 10, Rate: 200, Seed: seed, CheckTimeout: store.Duration(time.Minute)}
+	cfg, err := sim.Resolve(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.BackendConfig = sim.MarshalConfig(eff)
-	res, dir, err := harness.CheckAndStore(context.Background(), root, cfg, out, false)
+	fin, err := sim.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, dir, err := harness.CheckAndStore(context.Background(), root, fin, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +43,7 @@ func simRun(t *testing.T, root string, seed uint64) (harness.RunResult, string) 
 
 // staleRun stores a hand-made history that is not linearizable (a read
 // of a value never written), with names that need escaping.
-func staleRun(t *testing.T, root string) (harness.RunResult, string) {
+func staleRun(t *testing.T, root string) (store.RunResult, string) {
 	t.Helper()
 	key := `k<b>"1"`
 	ev := func(tm int64, p int, typ checker.Type, f string, v []byte) checker.Event {
@@ -61,12 +65,16 @@ func staleRun(t *testing.T, root string) (harness.RunResult, string) {
 	for i := range events {
 		events[i].Index = i
 	}
-	cfg := harness.TestConfig{Name: "hand-made", Backend: "sim", Target: "raftnode", Nodes: 3, Workload: "register",
-		Nemesis: []string{"partition"}, TimeLimit: harness.Duration(time.Second), Concurrency: 4, Rate: 10, Seed: 42,
-		Unsafe: "stale-reads", CheckTimeout: harness.Duration(time.Minute)}
-	out := harness.Outcome{Events: events, StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Duration: time.Second,
-		Faults: harness.FaultsFromHistory(events), Notes: []string{"<script>alert(1)</script>"}}
-	res, dir, err := harness.CheckAndStore(context.Background(), root, cfg, out, false)
+	cfg := store.TestConfig{Name: "hand-made", Backend: "sim", Target: "raftnode", Nodes: 3, Workload: "register",
+		Nemesis: []string{"partition"}, TimeLimit: store.Duration(time.Second), Concurrency: 4, Rate: 10, Seed: 42,
+		Unsafe: "stale-reads", CheckTimeout: store.Duration(time.Minute)}
+	var faults []store.Fault
+	for _, sp := range checker.FaultSpans(events) {
+		faults = append(faults, store.Fault{Action: sp.Label, Start: sp.Start, End: sp.End})
+	}
+	fin := harness.Finished{Config: cfg, StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Wall: time.Second,
+		Outcome: harness.Outcome{Events: events, Faults: faults, Notes: []string{"<script>alert(1)</script>"}}}
+	res, dir, err := harness.CheckAndStore(context.Background(), root, fin, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package report
 
 import (
+	"github.com/raftcheck/raftcheck/harness/store"
+
 	"slices"
 	"time"
 
@@ -135,11 +137,7 @@ func fmtSeconds(ns int64) string {
 	return time.Duration(ns).Round(time.Millisecond).String()
 }
 
-// roundDuration rounds a stored duration ("59.94909ms") for display.
-func roundDuration(s string) string {
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return s
-	}
+// roundDuration rounds a stored duration for display.
+func roundDuration(d store.Duration) string {
 	return fmtDuration(int64(d))
 }

@@ -3,53 +3,52 @@ package sim
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/raftcheck/raftcheck/nemesis"
 	"github.com/raftcheck/raftcheck/node/raft"
 )
 
-// faults implements nemesis.Faults in virtual time: each fault takes
-// effect at the instant it is called.
-type faults struct{ s *Simulator }
+// The Simulator implements nemesis.Faults in virtual time: each fault
+// takes effect at the instant it is called.
+var _ nemesis.Faults = (*Simulator)(nil)
 
-var _ nemesis.Faults = faults{}
-
-func (f faults) Nodes() []string {
-	out := make([]string, len(f.s.ids))
-	for i, id := range f.s.ids {
+func (s *Simulator) Nodes() []string {
+	out := make([]string, len(s.ids))
+	for i, id := range s.ids {
 		out[i] = string(id)
 	}
 	return out
 }
 
-func (f faults) Partition(_ context.Context, g nemesis.Grudge) error {
-	f.s.net.grudge = g
+func (s *Simulator) Partition(_ context.Context, g nemesis.Grudge) error {
+	s.net.grudge = g
 	return nil
 }
 
-func (f faults) Heal(context.Context) error {
-	f.s.net.grudge = nil
+func (s *Simulator) Heal(context.Context) error {
+	s.net.grudge = nil
 	return nil
 }
 
-func (f faults) lookup(node string) (*simNode, error) {
-	n := f.s.node(raft.NodeID(node))
+func (s *Simulator) lookup(node string) (*simNode, error) {
+	n := s.node(raft.NodeID(node))
 	if n == nil {
 		return nil, fmt.Errorf("sim: no node %q", node)
 	}
 	return n, nil
 }
 
-func (f faults) Kill(_ context.Context, node string) error {
-	n, err := f.lookup(node)
+func (s *Simulator) Kill(_ context.Context, node string) error {
+	n, err := s.lookup(node)
 	if err == nil && n.up {
 		n.crash()
 	}
 	return err
 }
 
-func (f faults) Start(_ context.Context, node string) error {
-	n, err := f.lookup(node)
+func (s *Simulator) Start(_ context.Context, node string) error {
+	n, err := s.lookup(node)
 	if err != nil || n.up {
 		return err
 	}
@@ -60,23 +59,55 @@ func (f faults) Start(_ context.Context, node string) error {
 	return nil
 }
 
-func (f faults) Pause(_ context.Context, node string) error {
-	n, err := f.lookup(node)
+func (s *Simulator) Pause(_ context.Context, node string) error {
+	n, err := s.lookup(node)
 	if err == nil && n.up {
 		n.paused = true
 	}
 	return err
 }
 
-func (f faults) Resume(_ context.Context, node string) error {
-	n, err := f.lookup(node)
+func (s *Simulator) Resume(_ context.Context, node string) error {
+	n, err := s.lookup(node)
 	if err == nil && n.up && n.paused {
 		n.resume()
 	}
 	return err
 }
 
-// Leader is the running node that leads the highest term.
-func (f faults) Leader(context.Context) (string, error) {
-	return f.s.leaderAmong(f.Nodes()), nil
+// Evidence reads the simulated cluster's state right after an action:
+// the simulator cannot fail to inject, but a fault aimed at a node that
+// was already down, say, changes nothing, and the record says so.
+func (s *Simulator) Evidence(_ context.Context, a nemesis.Action) (bool, string) {
+	switch a.F {
+	case "partition":
+		if s.net.grudge == nil {
+			return false, "no partition in place"
+		}
+		var cut []string
+		for _, to := range s.Nodes() {
+			if from := s.net.grudge[to]; len(from) > 0 {
+				cut = append(cut, fmt.Sprintf("%s drops %s", to, strings.Join(from, ",")))
+			}
+		}
+		return len(cut) > 0, "the simulated network: " + strings.Join(cut, "; ")
+	case "kill", "pause":
+		var bad []string
+		for _, name := range a.Nodes {
+			n, err := s.lookup(name)
+			switch {
+			case err != nil:
+				bad = append(bad, err.Error())
+			case a.F == "kill" && n.up:
+				bad = append(bad, name+" still up")
+			case a.F == "pause" && !n.paused:
+				bad = append(bad, name+" not paused (down?)")
+			}
+		}
+		if len(bad) > 0 {
+			return false, strings.Join(bad, "; ")
+		}
+		return true, fmt.Sprintf("%s: %s", strings.Join(a.Nodes, ","), map[string]string{"kill": "down, unsynced writes lost", "pause": "frozen, messages held"}[a.F])
+	}
+	return false, "no evidence for " + a.F
 }

@@ -40,33 +40,34 @@ type figure8 struct {
 }
 
 func newFigure8(s *Simulator) *figure8 {
-	return &figure8{s: s, rng: harness.Stream(s.cfg.Seed, "figure8"), poll: int64(time.Millisecond),
-		holdRandom: int64(s.cfg.ElectionTimeout)}
+	return &figure8{s: s, rng: harness.Stream(s.tc.Seed, "figure8"), poll: int64(time.Millisecond),
+		holdRandom: int64(s.tc.ElectionTimeout)}
 }
 
-// start begins a round now and schedules the next one after it ends.
-func (f *figure8) start(end int64) {
-	f.s.clock.after(int64(time.Second), func() { f.tick(end) })
+// start begins the first round a second from now; each round schedules
+// the next until the workload phase ends.
+func (f *figure8) start() {
+	f.s.clock.after(int64(time.Second), f.tick)
 }
 
 func (f *figure8) partition(name string, groups ...[]string) {
-	f.s.act(nemesis.Action{F: "partition", Name: name, Grudge: nemesis.Groups(groups)})
+	f.s.strike(nemesis.Action{F: "partition", Name: name, Grudge: nemesis.Groups(groups)})
 }
 
-func (f *figure8) tick(end int64) {
+func (f *figure8) tick() {
 	s := f.s
 	now := s.clock.now
-	if now >= end && f.step == 0 {
+	if s.ended && f.step == 0 {
 		return
 	}
 	next := f.poll
 	switch f.step {
 	case 0: // idle: start a round once a leader is known
-		f.l1 = s.leaderAmong(faults{s}.Nodes())
+		f.l1 = s.leader()
 		if f.l1 == "" {
 			break
 		}
-		others := slices.DeleteFunc(faults{s}.Nodes(), func(n string) bool { return n == f.l1 })
+		others := slices.DeleteFunc(s.Nodes(), func(n string) bool { return n == f.l1 })
 		f.rng.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
 		quorum := len(s.ids)/2 + 1
 		f.minority = append([]string{f.l1}, others[:quorum-2]...)
@@ -74,7 +75,6 @@ func (f *figure8) tick(end int64) {
 		f.partition("figure8-cut-leader", f.minority, f.majority)
 		f.step, f.deadline = 1, now+int64(5*time.Second)
 		f.rounds++
-		s.faults++
 	case 1, 2: // waiting in appended for the majority's leader
 	case 3: // both have stepped down: join L1's side with the rest
 		if now < f.deadline {
@@ -92,17 +92,17 @@ func (f *figure8) tick(end int64) {
 		if now < f.deadline {
 			break
 		}
-		s.act(nemesis.Action{F: "heal", Name: "figure8-heal"})
+		s.strike(nemesis.Action{F: "heal", Name: "figure8-heal"})
 		f.step = 0
 		next = int64(time.Second) + f.rng.Int64N(int64(2*time.Second))
 	}
 	if f.step != 0 && f.step != 5 && f.step != 3 && now > f.deadline {
 		// The cluster did not play along (no leader in time): start over.
 		s.figure8Armed = false
-		s.act(nemesis.Action{F: "heal", Name: "figure8-abandon"})
+		s.strike(nemesis.Action{F: "heal", Name: "figure8-abandon"})
 		f.step = 0
 	}
-	s.clock.after(next, func() { f.tick(end) })
+	s.clock.after(next, f.tick)
 }
 
 // appended is called when a leader appends to its log. The second leader
@@ -117,7 +117,7 @@ func (f *figure8) appended(node raft.NodeID) {
 		f.partition("figure8-cut-second-leader", f.minority, []string{f.l2}, rest)
 	})
 	// Let both leaders step down before step 3.
-	hold := 2*int64(f.s.cfg.ElectionTimeout) + f.rng.Int64N(f.holdRandom)
+	hold := 2*int64(f.s.tc.ElectionTimeout) + f.rng.Int64N(f.holdRandom)
 	f.deadline = f.s.clock.now + hold
 }
 
@@ -129,11 +129,11 @@ func (f *figure8) firstCommit(node raft.NodeID) {
 	}
 	s.figure8Armed = false
 	f.w = string(node)
-	others := slices.DeleteFunc(faults{s}.Nodes(), func(n string) bool { return n == f.w })
+	others := slices.DeleteFunc(s.Nodes(), func(n string) bool { return n == f.w })
 	// Cut at once: the news of the commit is still on the wire.
 	s.clock.after(0, func() {
 		f.partition("figure8-cut-committer", []string{f.w}, others)
 	})
 	f.step = 5
-	f.deadline = s.clock.now + 3*int64(s.cfg.ElectionTimeout) + f.rng.Int64N(f.holdRandom)
+	f.deadline = s.clock.now + 3*int64(s.tc.ElectionTimeout) + f.rng.Int64N(f.holdRandom)
 }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -13,11 +14,22 @@ type NetConfig struct {
 	// Latency of a message is drawn uniformly from [MinLatency,
 	// MaxLatency]; a TailFrac of messages take up to TailLatency instead,
 	// which also reorders them.
-	MinLatency, MaxLatency time.Duration
-	TailFrac               float64
-	TailLatency            time.Duration
+	MinLatency  time.Duration `json:"min_latency_ns"`
+	MaxLatency  time.Duration `json:"max_latency_ns"`
+	TailFrac    float64       `json:"tail_frac"`
+	TailLatency time.Duration `json:"tail_latency_ns"`
 	// Loss and Duplicate are per-message probabilities.
-	Loss, Duplicate float64
+	Loss      float64 `json:"loss"`
+	Duplicate float64 `json:"duplicate"`
+}
+
+func (c NetConfig) validate() error {
+	prob := func(p float64) bool { return p >= 0 && p <= 1 }
+	if c.MinLatency < 0 || c.MaxLatency < c.MinLatency || c.TailLatency < c.MaxLatency ||
+		!prob(c.TailFrac) || !prob(c.Loss) || !prob(c.Duplicate) {
+		return fmt.Errorf("sim: network %+v: want 0 <= min <= max <= tail latency and probabilities in [0,1]", c)
+	}
+	return nil
 }
 
 // DefaultNet is a LAN with occasional slow, lost and duplicated packets.

@@ -36,15 +36,15 @@ type simNode struct {
 func (n *simNode) boot() error {
 	n.boots++
 	hs, snap, ents := n.disk.Durable()
-	rng := harness.Stream(n.s.cfg.Seed, fmt.Sprintf("node/%s/boot/%d", n.id, n.boots))
+	rng := harness.Stream(n.s.tc.Seed, fmt.Sprintf("node/%s/boot/%d", n.id, n.boots))
 	rep, err := replica.New(replica.Config{
 		Raft: raft.Config{ID: n.id, Peers: n.s.ids, ElectionTick: n.s.electionTick,
 			HeartbeatTick: n.s.heartbeatTick, Rand: rng, HardState: hs, Snapshot: snap, Entries: ents,
-			MaxSizePerMsg: n.s.cfg.MaxAppendBytes, MaxInflight: n.s.cfg.MaxInflight,
-			Unsafe: n.s.cfg.RaftUnsafe},
-		Storage: n.disk, Sender: n, SnapshotEvery: n.s.cfg.SnapshotEvery,
+			MaxSizePerMsg: n.s.knobs.MaxAppendBytes, MaxInflight: n.s.knobs.MaxInflight,
+			Unsafe: n.s.rUnsafe},
+		Storage: n.disk, Sender: n, SnapshotEvery: n.s.knobs.SnapshotEvery,
 		RequestTimeout: n.s.requestTicks, RequestIDBase: rng.Uint64() >> 8 << 8,
-		Unsafe: n.s.cfg.Unsafe, Logger: slog.New(slog.DiscardHandler),
+		Unsafe: n.s.unsafe, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		return fmt.Errorf("sim: boot %s: %w", n.id, err)
@@ -136,4 +136,13 @@ func (n *simNode) resume() {
 		}
 		fn()
 	}
+}
+
+// status is the node's own view, if it is running.
+func (n *simNode) status() (harness.NodeStatus, bool) {
+	if !n.up || n.paused {
+		return harness.NodeStatus{}, false
+	}
+	st := n.rep.Status()
+	return harness.NodeStatus{Role: st.Role, Term: st.Term, Leader: string(st.Leader), Commit: st.Commit}, true
 }

@@ -42,6 +42,18 @@ func (c *clock) after(d int64, fn func()) {
 	heap.Push(&c.agenda, event{at: c.now + max(d, 0), seq: c.seq, fn: fn})
 }
 
+// step runs the next event; false if there is none.
+func (c *clock) step() bool {
+	if len(c.agenda) == 0 {
+		return false
+	}
+	e := heap.Pop(&c.agenda).(event)
+	c.now = e.at
+	c.ran++
+	e.fn()
+	return true
+}
+
 // runUntil executes events in time order up to and including t.
 func (c *clock) runUntil(t int64) {
 	for len(c.agenda) > 0 && c.agenda[0].at <= t {

@@ -30,12 +30,12 @@ type reactive struct {
 }
 
 func newReactive(s *Simulator) *reactive {
-	return &reactive{s: s, rng: harness.Stream(s.cfg.Seed, "reactive"), p: s.cfg.Reactive,
-		kill: slices.Contains(s.cfg.Nemesis, "kill"), cut: slices.Contains(s.cfg.Nemesis, "partition")}
+	return &reactive{s: s, rng: harness.Stream(s.tc.Seed, "reactive"), p: s.knobs.Reactive,
+		kill: slices.Contains(s.tc.Nemesis, "kill"), cut: slices.Contains(s.tc.Nemesis, "partition")}
 }
 
 func (r *reactive) ready() bool {
-	return r.p > 0 && !r.active && !r.s.stopClients && r.rng.Float64() < r.p
+	return r.p > 0 && !r.active && r.s.act != nil && r.rng.Float64() < r.p
 }
 
 // votedFor is called when node grants a vote.
@@ -66,7 +66,7 @@ func (r *reactive) elected(node raft.NodeID) {
 	}
 	r.s.reactiveCut = true
 	r.strike(delay, hold,
-		nemesis.Action{F: "partition", Name: "isolate-new-leader", Grudge: nemesis.Isolate(faults{r.s}.Nodes(), string(node))},
+		nemesis.Action{F: "partition", Name: "isolate-new-leader", Grudge: nemesis.Isolate(r.s.Nodes(), string(node))},
 		nemesis.Action{F: "heal", Name: "isolate-new-leader"})
 }
 
@@ -80,7 +80,7 @@ func (r *reactive) firstCommit(node raft.NodeID) {
 	hold := 200*time.Millisecond + time.Duration(r.rng.Int64N(int64(800*time.Millisecond)))
 	r.s.reactiveCut = true
 	r.strike(0, hold,
-		nemesis.Action{F: "partition", Name: "isolate-at-first-commit", Grudge: nemesis.Isolate(faults{r.s}.Nodes(), string(node))},
+		nemesis.Action{F: "partition", Name: "isolate-at-first-commit", Grudge: nemesis.Isolate(r.s.Nodes(), string(node))},
 		nemesis.Action{F: "heal", Name: "isolate-at-first-commit"})
 }
 
@@ -91,12 +91,12 @@ func (r *reactive) strike(delay, hold time.Duration, fault, recovery nemesis.Act
 	r.active = true
 	r.count++
 	r.s.clock.after(int64(delay), func() {
-		r.s.act(fault)
+		r.s.strike(fault)
 		r.s.clock.after(int64(hold), func() {
 			// Heal only our own cut: the clock-driven nemesis may have
 			// replaced it meanwhile.
 			if fault.F != "partition" || r.s.reactiveCut {
-				r.s.act(recovery)
+				r.s.strike(recovery)
 			}
 			r.active = false
 		})

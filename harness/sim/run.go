@@ -1,52 +1,42 @@
 package sim
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/raftcheck/raftcheck/harness"
-	"github.com/raftcheck/raftcheck/node/replica"
+	"github.com/raftcheck/raftcheck/harness/store"
 )
 
-// FromTest turns a test configuration into a simulator configuration.
-// Knobs the test does not set are drawn from the seed (Vary).
-func FromTest(tc harness.TestConfig) (Config, error) {
-	u, ru, err := replica.ParseUnsafe(tc.Unsafe)
+// Run runs a resolved test (Resolve) in the simulator: the engine's
+// phases in virtual time. The configuration is used as it is; nothing is
+// drawn again, so the record is the run.
+func Run(ctx context.Context, tc store.TestConfig) (harness.Finished, error) {
+	started := time.Now()
+	s, err := New(tc)
 	if err != nil {
-		return Config{}, err
+		return harness.Finished{}, err
 	}
-	cfg := Config{Seed: tc.Seed, Nodes: tc.Nodes, TimeLimit: time.Duration(tc.TimeLimit),
-		Concurrency: tc.Concurrency, Rate: tc.Rate, Nemesis: tc.Nemesis,
-		Unsafe: u, RaftUnsafe: ru, Vary: true}
-	return cfg.Resolve(), nil
-}
-
-// RunTest runs a test in the simulator.
-func RunTest(tc harness.TestConfig) (harness.Outcome, Config, error) {
-	cfg, err := FromTest(tc)
+	var out harness.Outcome
+	var runErr error
+	err = s.rt.run(func() {
+		out, runErr = harness.Run(ctx, s, tc, harness.Options{})
+	})
+	if err == nil {
+		err = runErr
+	}
 	if err != nil {
-		return harness.Outcome{}, cfg, err
+		return harness.Finished{}, fmt.Errorf("sim seed %d: %w", tc.Seed, err)
 	}
-	start := time.Now()
-	events, st, err := Run(cfg)
-	if err != nil {
-		return harness.Outcome{}, cfg, err
-	}
-	wall := time.Since(start)
-	out := harness.Outcome{Events: events, StartedAt: start, Duration: wall,
-		Faults: harness.FaultsFromHistory(events)}
-	out.Notes = append(out.Notes, fmt.Sprintf("simulated %v in %v (%.0fx real time), %d events; network sent %d, lost %d, cut %d, duplicated %d; %d reactive faults",
+	wall := time.Since(started)
+	st := s.Stats()
+	fin := harness.Finished{Config: tc, Outcome: out, StartedAt: started, Wall: wall}
+	fin.Notes = append(fin.Notes, fmt.Sprintf("simulated %v in %v (%.0fx real time), %d events; network sent %d, lost %d, cut %d, duplicated %d; %d reactive faults, %d figure-8 rounds",
 		st.VirtualTime, wall.Round(time.Millisecond), st.VirtualTime.Seconds()/wall.Seconds(), st.Events,
-		st.Net.Sent, st.Net.Lost, st.Net.Cut, st.Net.Duplicated, st.Reactive))
+		st.Net.Sent, st.Net.Lost, st.Net.Cut, st.Net.Duplicated, st.Reactive, st.Figure8))
 	for _, f := range st.NodeFailures {
-		out.Notes = append(out.Notes, "node stopped itself: "+f)
+		fin.Notes = append(fin.Notes, "node stopped itself: "+f)
 	}
-	return out, cfg, nil
-}
-
-// MarshalConfig renders the effective configuration for test.json.
-func MarshalConfig(cfg Config) json.RawMessage {
-	b, _ := json.Marshal(cfg)
-	return b
+	return fin, nil
 }

@@ -2,49 +2,19 @@ package sim
 
 import (
 	"bytes"
-	"context"
 	"testing"
 	"time"
-
-	"github.com/raftcheck/raftcheck/checker"
-	"github.com/raftcheck/raftcheck/nemesis"
 )
-
-func historyBytes(t *testing.T, events []checker.Event) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	w, err := checker.NewWriter(&buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range events {
-		if err := w.Write(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return buf.Bytes()
-}
-
-func run(t *testing.T, cfg Config) ([]checker.Event, Stats) {
-	t.Helper()
-	events, st, err := Run(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return events, st
-}
 
 // The same seed replays byte for byte; another seed does not.
 func TestDeterministic(t *testing.T) {
-	cfg := Config{Seed: 42, Nemesis: nemesis.Kinds, TimeLimit: 10 * time.Second, Vary: true}
-	a, _ := run(t, cfg)
-	b, _ := run(t, cfg)
-	if !bytes.Equal(historyBytes(t, a), historyBytes(t, b)) {
+	_, a := simulate(t, testConfig(42, 10*time.Second, ""))
+	_, b := simulate(t, testConfig(42, 10*time.Second, ""))
+	if !bytes.Equal(historyBytes(t, a.Outcome.Events), historyBytes(t, b.Outcome.Events)) {
 		t.Fatal("seed 42 gave two different histories")
 	}
-	cfg.Seed = 43
-	c, _ := run(t, cfg)
-	if bytes.Equal(historyBytes(t, a), historyBytes(t, c)) {
+	_, c := simulate(t, testConfig(43, 10*time.Second, ""))
+	if bytes.Equal(historyBytes(t, a.Outcome.Events), historyBytes(t, c.Outcome.Events)) {
 		t.Fatal("seeds 42 and 43 gave the same history: the seed is not used")
 	}
 }
@@ -57,34 +27,51 @@ func TestSafeRunsAreValid(t *testing.T) {
 		seeds = 3
 	}
 	for seed := range uint64(seeds) {
-		events, st := run(t, Config{Seed: seed + 1, Nemesis: nemesis.Kinds, TimeLimit: 20 * time.Second, Vary: true})
-		res, err := checker.Check(context.Background(), events)
-		if err != nil {
-			t.Fatal(err)
+		tc, fin := simulate(t, testConfig(seed+1, 20*time.Second, ""))
+		res := check(t, fin.Outcome.Events)
+		if res.Verdict.String() != "valid" {
+			t.Fatalf("seed %d: %v (keys %v)", tc.Seed, res.Verdict, res.Failing())
 		}
-		if res.Verdict != checker.Valid {
-			t.Fatalf("seed %d: %v (keys %v)", seed+1, res.Verdict, res.Failing())
+		bit := 0
+		for _, f := range fin.Outcome.Faults {
+			if f.Bit != nil && *f.Bit {
+				bit++
+			}
 		}
-		if res.Counts.OK < 300 || st.Faults < 3 || st.Net.Cut == 0 {
-			t.Fatalf("seed %d: the run did too little: %+v, stats %+v", seed+1, res.Counts, st)
+		if res.Counts.OK < 200 || bit < 3 {
+			t.Fatalf("seed %d: the run did too little: %+v, %d faults bit of %v", tc.Seed, res.Counts, bit, fin.Outcome.Faults)
 		}
-		if len(st.NodeFailures) > 0 {
-			t.Fatalf("seed %d: nodes stopped on errors: %v", seed+1, st.NodeFailures)
+		for _, n := range fin.Notes {
+			if bytes.Contains([]byte(n), []byte("node stopped itself")) {
+				t.Fatalf("seed %d: %s", tc.Seed, n)
+			}
 		}
 	}
 }
 
-// Clients see every kind of outcome under faults, and a killed majority
-// makes the cluster unavailable and then recover.
+// Clients see faults: kills and restarts are recorded in pairs, and
+// statuses show nodes down.
 func TestFaultsAreFelt(t *testing.T) {
-	events, _ := run(t, Config{Seed: 7, Nemesis: []string{"kill"}, TimeLimit: 20 * time.Second, NemesisInterval: 2 * time.Second})
+	tc := testConfig(7, 20*time.Second, "")
+	tc.Nemesis = []string{"kill"}
+	tc.NemesisInterval = 2e9
+	_, fin := simulate(t, tc)
 	kinds := map[string]int{}
-	for _, e := range events {
+	for _, e := range fin.Outcome.Events {
 		if e.Nemesis {
 			kinds[e.F]++
 		}
 	}
-	if kinds["kill"] == 0 || kinds["start"] == 0 {
-		t.Fatalf("no kill/start recorded: %v", kinds)
+	if kinds["kill"] == 0 || kinds["kill"]%2 != 0 || kinds["start"] == 0 || kinds["heal-all"] != 2 {
+		t.Fatalf("nemesis events not in invoke/info pairs: %v", kinds)
+	}
+	down := 0
+	for _, s := range fin.Outcome.Statuses {
+		if !s.Up {
+			down++
+		}
+	}
+	if down == 0 {
+		t.Fatal("no status sample saw a node down during kills")
 	}
 }

@@ -1,0 +1,176 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/raftcheck/raftcheck/checker"
+	"github.com/raftcheck/raftcheck/harness/store"
+	"github.com/raftcheck/raftcheck/workload"
+)
+
+// Options tune what a run shows while it runs; they do not change what it
+// does (that is all in the TestConfig).
+type Options struct {
+	// Progress receives the live status: a line rewritten in place every
+	// second when ProgressInPlace (a terminal), else a plain timestamped
+	// line every ProgressEvery. Nil: none.
+	Progress        io.Writer
+	ProgressInPlace bool
+	ProgressEvery   time.Duration
+	// StatusEvery is how often each node's status is sampled for
+	// statuses.jsonl. Default 500ms.
+	StatusEvery time.Duration
+}
+
+// Outcome is a finished run: its history and what the engine observed.
+type Outcome struct {
+	Events   []checker.Event
+	Statuses []store.StatusSample
+	// Faults are the faults injected, each through its recovery, with the
+	// evidence that it bit.
+	Faults   []store.Fault
+	Duration time.Duration // in the runtime's time
+	Notes    []string
+}
+
+// run is one run in progress.
+type run struct {
+	cfg   store.TestConfig
+	opts  Options
+	b     Backend
+	rt    Runtime
+	nodes []string
+	rec   *workload.Recorder
+	genMu sync.Mutex // docker's processes are goroutines
+	gen   *workload.Generator
+
+	mu      sync.Mutex // the fields below; docker processes are goroutines
+	nextPID int
+	samples []store.StatusSample
+	faults  faultLog
+	// sawLeader records that the cluster had a leader at some point, to
+	// tell a cluster that never formed from one that did not recover.
+	sawLeader bool
+}
+
+// Run runs the test cfg (resolved: every engine setting set) against b,
+// from the first leader to the final reads. It returns an error only when
+// the harness could not do its job (the cluster never elected a leader,
+// a heal failed, the run was interrupted); a broken system is a verdict,
+// found later in the history.
+func Run(ctx context.Context, b Backend, cfg store.TestConfig, opts Options) (Outcome, error) {
+	if err := checkResolved(cfg); err != nil {
+		return Outcome{}, err
+	}
+	if opts.StatusEvery <= 0 {
+		opts.StatusEvery = 500 * time.Millisecond
+	}
+	if opts.ProgressEvery <= 0 {
+		opts.ProgressEvery = 5 * time.Second
+	}
+	rt := b.Runtime()
+	r := &run{cfg: cfg, opts: opts, b: b, rt: rt, nodes: b.Nodes(), nextPID: cfg.Concurrency,
+		rec: workload.NewRecorder(func() int64 { return int64(rt.Now()) }),
+		gen: workload.NewGenerator(workload.GeneratorConfig{}, Stream(cfg.Seed, "workload"))}
+	r.faults.evidence = map[int]evidence{}
+	// The backend's own nemeses may strike from the start, and the
+	// clients start at once: a cluster's first election, under load, is
+	// among its most contested moments.
+	clockNemesis := b.Begin(r.act)
+	// So do the faults: Jepsen's nemesis does not wait for the cluster to
+	// form either.
+	end := time.Duration(cfg.TimeLimit)
+	var procs []func()
+	for slot := range cfg.Concurrency {
+		procs = append(procs, func() { r.client(ctx, slot, end) })
+	}
+	if clockNemesis {
+		procs = append(procs, func() { r.nemesis(ctx, end) })
+	}
+	// The samplers run until the final reads are done, in their own
+	// processes beside the workload and then the recovery.
+	sctx, stopSamplers := context.WithCancel(ctx)
+	defer stopSamplers()
+	samplers := func() {
+		rt.Parallel(func() { r.sample(sctx) }, func() { r.progress(sctx) })
+	}
+	var runErr error
+	rt.Parallel(samplers, func() {
+		defer stopSamplers()
+		rt.Parallel(procs...)
+		b.End()
+		runErr = r.finish(ctx)
+	})
+	if runErr != nil {
+		return Outcome{}, runErr
+	}
+	if err := ctx.Err(); err != nil {
+		return Outcome{}, fmt.Errorf("interrupted: %w", err)
+	}
+	events := r.rec.Events()
+	return Outcome{Events: events, Statuses: r.samples, Faults: r.faults.record(events),
+		Duration: rt.Now()}, nil
+}
+
+// finish heals every fault, waits for the cluster to recover, and reads
+// every key once more: an acknowledged write that was lost shows here.
+func (r *run) finish(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("interrupted: %w", err)
+	}
+	if err := r.healAll(ctx); err != nil {
+		return fmt.Errorf("final heal: %w", err)
+	}
+	if err := r.awaitLeader(ctx); err != nil {
+		return err
+	}
+	r.finalReads(ctx)
+	return nil
+}
+
+func (r *run) newProcess() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.nextPID
+	r.nextPID++
+	return p
+}
+
+// awaitLeader polls until the cluster has a leader, for at most Recovery.
+func (r *run) awaitLeader(ctx context.Context) error {
+	deadline := r.rt.Now() + time.Duration(r.cfg.Recovery)
+	for {
+		if leader, _ := r.leader(ctx); leader != "" {
+			return nil
+		}
+		if r.rt.Now() >= deadline {
+			r.mu.Lock()
+			formed := r.sawLeader
+			r.mu.Unlock()
+			if !formed {
+				return fmt.Errorf("no leader within %v of the final heal, nor at any time before it: the cluster never elected one (do the nodes reach each other? see the node logs)", time.Duration(r.cfg.Recovery))
+			}
+			return fmt.Errorf("no leader within %v of the final heal: the cluster did not recover", time.Duration(r.cfg.Recovery))
+		}
+		if err := r.rt.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return fmt.Errorf("interrupted waiting for a leader: %w", err)
+		}
+	}
+}
+
+// checkResolved refuses a configuration the backend has not resolved:
+// the engine has no defaults of its own, so test.json says what ran.
+func checkResolved(cfg store.TestConfig) error {
+	switch {
+	case cfg.TimeLimit <= 0, cfg.Concurrency < 1, cfg.Rate <= 0:
+		return fmt.Errorf("engine: time limit, concurrency and rate must be positive")
+	case cfg.NemesisInterval <= 0 || cfg.ClientTimeout <= 0 || cfg.Recovery <= 0:
+		return fmt.Errorf("engine: the configuration is not resolved (nemesis interval %v, client timeout %v, recovery %v)",
+			cfg.NemesisInterval, cfg.ClientTimeout, cfg.Recovery)
+	}
+	return nil
+}

@@ -43,12 +43,12 @@ type testNode struct {
 // cluster runs test nodes over an in-memory network in one goroutine, for
 // the tests that need the core's internals.
 type cluster struct {
-	t       *testing.T
-	rng     *rand.Rand
-	ids     []NodeID
-	nodes   map[NodeID]*testNode
-	inbox   []Message
-	cut     map[[2]NodeID]bool
+	t     *testing.T
+	rng   *rand.Rand
+	ids   []NodeID
+	nodes map[NodeID]*testNode
+	inbox []Message
+	cut   map[[2]NodeID]bool
 	// committed is the longest sequence of entries any node applied.
 	committed []Entry
 }

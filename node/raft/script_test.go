@@ -241,9 +241,20 @@ func (s *script) exec(cmd string, a *args, out *strings.Builder) error {
 		if len(ids) == 0 {
 			ids = e.ids
 		}
+		// stabilize=true delivers everything after each round of ticks:
+		// time passing on a fast network.
+		settle, err := a.bool("stabilize", false)
+		if err != nil {
+			return err
+		}
 		for range n {
 			for _, id := range ids {
 				e.tick(id)
+			}
+			if settle {
+				if err := e.stabilize(); err != nil {
+					return err
+				}
 			}
 		}
 	case "propose":

@@ -156,6 +156,13 @@ func (e *env) process(id raft.NodeID) {
 		rd := tn.rn.Ready()
 		tn.disk.save(rd)
 		e.net = append(e.net, rd.Messages...)
+		for _, m := range rd.Messages {
+			if e.err == nil {
+				if err := e.chk.Sent(m); err != nil {
+					e.fail(err)
+				}
+			}
+		}
 		if !rd.Snapshot.IsEmpty() {
 			tn.applied = make([]raft.Entry, rd.Snapshot.Meta.Index)
 		}

@@ -13,8 +13,9 @@
 //   - the known-committed log: index → term and data hash, extended
 //     whenever some node's commit index passes it (State Machine Safety,
 //     Leader Completeness, committed entries surviving crashes);
-//   - per node, its last term and vote (durable state never goes back) and
-//     its log's terms as runs, so an unchanged log costs O(1) to confirm.
+//   - per node, the highest term it spoke in and the last vote it granted
+//     (durable state never goes back), and its log's terms as runs, so an
+//     unchanged log costs O(1) to confirm.
 package invariant
 
 import (
@@ -84,8 +85,10 @@ type nodeState struct {
 	id   raft.NodeID
 	num  uint32
 	view View
-	term uint64
-	vote raft.NodeID // last vote cast in term
+	// spokeTerm is the highest term the node stamped on a message;
+	// votedFor is whom it last granted a vote, in votedTerm.
+	spokeTerm, votedTerm uint64
+	votedFor             raft.NodeID
 	// runs is the node's log as last checked: its terms as maximal runs,
 	// covering up to index last; entries before runs[0].first are either
 	// compacted or were never seen.
@@ -109,12 +112,7 @@ func New() *Checker {
 func (c *Checker) Observe(id raft.NodeID, v View) error {
 	c.step++
 	st := v.Status()
-	ns := c.nodes[id]
-	if ns == nil {
-		ns = &nodeState{id: id, num: uint32(len(c.ids))}
-		c.nodes[id] = ns
-		c.ids = append(c.ids, id)
-	}
+	ns := c.node(id)
 	if ns.view != v {
 		restart := ns.view != nil
 		ns.view, ns.runs, ns.last = v, nil, 0
@@ -150,22 +148,48 @@ func (c *Checker) Observe(id raft.NodeID, v View) error {
 	return nil
 }
 
-// checkDurable: a node's term never goes back, and it never votes for two
-// candidates in one term, restarts included (both are persisted before the
-// node speaks).
-func (c *Checker) checkDurable(ns *nodeState, st raft.Status) error {
-	switch {
-	case st.Term < ns.term:
-		return c.violation(DurableState, []raft.NodeID{ns.id},
-			"%s went back from term %d to %d", ns.id, ns.term, st.Term)
-	case st.Term > ns.term:
-		ns.term, ns.vote = st.Term, st.Vote
-	case st.Vote != raft.None && ns.vote != raft.None && st.Vote != ns.vote:
-		return c.violation(DurableState, []raft.NodeID{ns.id, ns.vote, st.Vote},
-			"%s voted for %s and then %s in term %d", ns.id, ns.vote, st.Vote, st.Term)
-	case st.Vote != raft.None:
-		ns.vote = st.Vote
+func (c *Checker) node(id raft.NodeID) *nodeState {
+	ns := c.nodes[id]
+	if ns == nil {
+		ns = &nodeState{id: id, num: uint32(len(c.ids))}
+		c.nodes[id] = ns
+		c.ids = append(c.ids, id)
 	}
+	return ns
+}
+
+// checkDurable: a node never is in a term lower than one it spoke in.
+// The term is persisted before any message stamped with it leaves, so
+// this holds across restarts. (What a node held only in memory may be
+// lost in a crash: comparing with earlier observations would be wrong.)
+func (c *Checker) checkDurable(ns *nodeState, st raft.Status) error {
+	if st.Term < ns.spokeTerm {
+		return c.violation(DurableState, []raft.NodeID{ns.id},
+			"%s is in term %d but sent messages in term %d", ns.id, st.Term, ns.spokeTerm)
+	}
+	return nil
+}
+
+// Sent checks a message a node sent: call it for every message a node
+// emits, when it leaves (whether or not it arrives). A granted vote is
+// durable before it is sent, so a node that grants two candidates votes
+// in one term has lost its vote (Figure 2: votedFor is persistent).
+func (c *Checker) Sent(m raft.Message) error {
+	ns := c.node(m.From)
+	switch m.Type {
+	case raft.MsgPreVote, raft.MsgPreVoteResp, raft.MsgProp, raft.MsgReadIndex:
+		// Pre-votes carry a future term; forwarded requests none.
+		return nil
+	case raft.MsgVoteResp:
+		if !m.Reject {
+			if ns.votedTerm == m.Term && ns.votedFor != m.To {
+				return c.violation(DurableState, []raft.NodeID{ns.id, ns.votedFor, m.To},
+					"%s granted its vote in term %d to %s and then to %s", ns.id, m.Term, ns.votedFor, m.To)
+			}
+			ns.votedTerm, ns.votedFor = m.Term, m.To
+		}
+	}
+	ns.spokeTerm = max(ns.spokeTerm, m.Term)
 	return nil
 }
 

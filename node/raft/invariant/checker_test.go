@@ -210,16 +210,32 @@ func TestDurableTermAndVote(t *testing.T) {
 	c := New()
 	n1 := node("n1", 3, raft.StateFollower, 0, "")
 	expect(t, c, "", n1)
+	if err := c.Sent(raft.Message{Type: raft.MsgHeartbeatResp, From: "n1", To: "n2", Term: 3}); err != nil {
+		t.Fatal(err)
+	}
+	// What a node only held in memory may be lost: a restart in term 2
+	// would be fine had it not spoken in term 3.
 	expect(t, c, DurableState, node("n1", 2, raft.StateFollower, 0, ""))
 
 	c2 := New()
-	n1 = node("n1", 3, raft.StateFollower, 0, "")
-	n1.st.Vote = "n2"
-	expect(t, c2, "", n1)
-	restarted := node("n1", 3, raft.StateFollower, 0, "") // vote forgotten
-	expect(t, c2, "", restarted)
-	restarted.st.Vote = "n3"
-	expect(t, c2, DurableState, restarted)
+	grant := func(to raft.NodeID, term uint64) error {
+		return c2.Sent(raft.Message{Type: raft.MsgVoteResp, From: "n1", To: to, Term: term})
+	}
+	for _, err := range []error{
+		grant("n2", 3), grant("n2", 3), // a repeated grant to the same candidate
+		c2.Sent(raft.Message{Type: raft.MsgVoteResp, From: "n1", To: "n3", Term: 3, Reject: true}),
+		c2.Sent(raft.Message{Type: raft.MsgPreVoteResp, From: "n1", To: "n3", Term: 3}),
+		grant("n3", 4),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := grant("n2", 4)
+	if v := (*Violation)(nil); !errors.As(err, &v) || v.Invariant != DurableState {
+		t.Fatalf("want %s, got %v", DurableState, err)
+	}
+	t.Log(err)
 }
 
 func TestReadIndex(t *testing.T) {

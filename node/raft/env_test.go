@@ -29,6 +29,9 @@ type env struct {
 	// err is the first broken invariant (or harness failure); checking
 	// stops there, as everything after is a consequence.
 	err error
+	// steps counts node steps (each followed by a check unless chk is
+	// nil, which only benchmarks do).
+	steps int
 	// out, when set, receives what happens: messages delivered, role
 	// changes, reads answered (the scripted tests print it).
 	out *strings.Builder
@@ -80,10 +83,11 @@ func (d *memDisk) save(rd raft.Ready) {
 
 func newEnv(n int, cfg envConfig, seed uint64) *env {
 	e := &env{cfg: cfg, rng: rand.New(rand.NewPCG(seed, seed^0x9e37)), nodes: map[raft.NodeID]*envNode{},
-		cut: map[[2]raft.NodeID]bool{}, chk: invariant.New()}
+		cut: map[[2]raft.NodeID]bool{}}
 	for i := 1; i <= n; i++ {
 		e.ids = append(e.ids, raft.NodeID(fmt.Sprintf("n%d", i)))
 	}
+	e.chk = invariant.New(e.ids...)
 	for _, id := range e.ids {
 		e.nodes[id] = &envNode{id: id}
 		e.start(id)
@@ -141,7 +145,8 @@ func (e *env) crash(id raft.NodeID, loseTail int) {
 }
 
 func (e *env) observe(id raft.NodeID) {
-	if e.err == nil {
+	e.steps++
+	if e.err == nil && e.chk != nil {
 		if err := e.chk.Observe(id, e.nodes[id].rn); err != nil {
 			e.fail(err)
 		}
@@ -157,7 +162,7 @@ func (e *env) process(id raft.NodeID) {
 		tn.disk.save(rd)
 		e.net = append(e.net, rd.Messages...)
 		for _, m := range rd.Messages {
-			if e.err == nil {
+			if e.err == nil && e.chk != nil {
 				if err := e.chk.Sent(m); err != nil {
 					e.fail(err)
 				}
@@ -172,7 +177,7 @@ func (e *env) process(id raft.NodeID) {
 				return
 			}
 			tn.applied = append(tn.applied, ent)
-			if e.err == nil {
+			if e.err == nil && e.chk != nil {
 				if err := e.chk.Applied(id, ent); err != nil {
 					e.fail(err)
 				}
@@ -180,7 +185,7 @@ func (e *env) process(id raft.NodeID) {
 		}
 		for _, rs := range rd.ReadStates {
 			e.logf("%s read %s at index %d", id, rs.RequestCtx, rs.Index)
-			if e.err == nil {
+			if e.err == nil && e.chk != nil {
 				if err := e.chk.ReadServed(id, rs.RequestCtx, rs.Index); err != nil {
 					e.fail(err)
 				}
@@ -188,7 +193,9 @@ func (e *env) process(id raft.NodeID) {
 		}
 		for _, ctx := range rd.DroppedReads {
 			e.logf("%s read %s dropped", id, ctx)
-			e.chk.ReadAbandoned(ctx)
+			if e.chk != nil {
+				e.chk.ReadAbandoned(ctx)
+			}
 		}
 		if rd.SoftState != nil || rd.HardState.Term != 0 {
 			st := tn.rn.Status()
@@ -209,15 +216,19 @@ func (e *env) process(id raft.NodeID) {
 // deliver steps m on its recipient, unless it is down or cut off.
 func (e *env) deliver(m raft.Message) {
 	tn := e.nodes[m.To]
+	note := ""
 	switch {
 	case tn == nil || tn.down:
-		e.logf("%s (%s down)", fmtMsg(m), m.To)
-		return
+		note = fmt.Sprintf(" (%s down)", m.To)
 	case e.cut[[2]raft.NodeID{m.From, m.To}]:
-		e.logf("%s (cut)", fmtMsg(m))
+		note = " (cut)"
+	}
+	if e.out != nil {
+		e.logf("%s%s", fmtMsg(m), note)
+	}
+	if note != "" {
 		return
 	}
-	e.logf("%s", fmtMsg(m))
 	if err := tn.rn.Step(m); err != nil {
 		e.fail(fmt.Errorf("step %s: %w", fmtMsg(m), err))
 		return
@@ -256,7 +267,9 @@ func (e *env) propose(id raft.NodeID, data string) {
 
 func (e *env) readIndex(id raft.NodeID, ctx string) {
 	if tn := e.nodes[id]; !tn.down {
-		e.chk.ReadStarted([]byte(ctx))
+		if e.chk != nil {
+			e.chk.ReadStarted([]byte(ctx))
+		}
 		tn.rn.ReadIndex([]byte(ctx))
 		e.process(id)
 	}

@@ -61,10 +61,13 @@ func (v *Violation) Error() string {
 // Checker holds what the invariants need to remember. It is not safe for
 // concurrent use; the simulator and the tests call it from one goroutine.
 type Checker struct {
-	step    uint64
-	nodes   map[raft.NodeID]*nodeState
-	leaders map[uint64]raft.NodeID // term → its leader
-	seen    registry
+	step     uint64
+	nodes    map[raft.NodeID]*nodeState
+	lastNode *nodeState
+	leaders  map[uint64]raft.NodeID // term → its leader
+	seen     registry
+	// members is the cluster size given to New (0: not given).
+	members int
 	// ids numbers the nodes seen, for compact references.
 	ids []raft.NodeID
 	// committed.at(i-1) is the entry known committed at index i.
@@ -89,6 +92,8 @@ type nodeState struct {
 	// votedFor is whom it last granted a vote, in votedTerm.
 	spokeTerm, votedTerm uint64
 	votedFor             raft.NodeID
+	// ledTerm is the last term the node was seen leading.
+	ledTerm uint64
 	// runs is the node's log as last checked: its terms as maximal runs,
 	// covering up to index last; entries before runs[0].first are either
 	// compacted or were never seen.
@@ -98,10 +103,15 @@ type nodeState struct {
 
 type run struct{ first, term uint64 }
 
-// New returns a checker for a fresh cluster.
-func New() *Checker {
-	return &Checker{nodes: map[raft.NodeID]*nodeState{}, leaders: map[uint64]raft.NodeID{},
-		reads: map[string]uint64{}}
+// New returns a checker for a fresh cluster of the given members. With
+// no members named, the nodes observed so far stand for the cluster.
+func New(members ...raft.NodeID) *Checker {
+	c := &Checker{nodes: map[raft.NodeID]*nodeState{}, leaders: map[uint64]raft.NodeID{},
+		reads: map[string]uint64{}, members: len(members)}
+	for _, id := range members {
+		c.node(id)
+	}
+	return c
 }
 
 // Observe checks the invariants after node id took a step (a Tick, Step,
@@ -126,7 +136,8 @@ func (c *Checker) Observe(id raft.NodeID, v View) error {
 		return err
 	}
 	newLeader := false
-	if st.State == raft.StateLeader {
+	if st.State == raft.StateLeader && st.Term != ns.ledTerm {
+		ns.ledTerm = st.Term
 		if l, ok := c.leaders[st.Term]; !ok {
 			c.leaders[st.Term] = id
 			newLeader = true
@@ -149,12 +160,16 @@ func (c *Checker) Observe(id raft.NodeID, v View) error {
 }
 
 func (c *Checker) node(id raft.NodeID) *nodeState {
+	if c.lastNode != nil && c.lastNode.id == id {
+		return c.lastNode // steps come in runs on one node: skip the map
+	}
 	ns := c.nodes[id]
 	if ns == nil {
 		ns = &nodeState{id: id, num: uint32(len(c.ids))}
 		c.nodes[id] = ns
 		c.ids = append(c.ids, id)
 	}
+	c.lastNode = ns
 	return ns
 }
 
@@ -255,7 +270,7 @@ func (c *Checker) ReadAbandoned(ctx []byte) { delete(c.reads, string(ctx)) }
 // known-committed log. Optional: Observe already compares every node's
 // committed prefix; this also catches a core that hands out more.
 func (c *Checker) Applied(id raft.NodeID, e raft.Entry) error {
-	if ns := c.nodes[id]; ns != nil && ns.view != nil {
+	if ns := c.node(id); e.Index > c.committed.len() && ns.view != nil {
 		// The node's commit index may have moved in the step not yet
 		// observed.
 		if err := c.checkCommit(ns, ns.view.Status(), 0); err != nil {

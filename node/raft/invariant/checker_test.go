@@ -201,6 +201,9 @@ func TestCommittedEntryLostInCrash(t *testing.T) {
 	// A restart that kept it, or a snapshot covering it, is fine.
 	c2 := New()
 	expect(t, c2, "", n1, n2, n3, node("n2", 1, raft.StateFollower, 1, "1:a 1:b"))
+	// Nodes never observed may hold it: no loss is reported for them.
+	c3 := New("n1", "n2", "n3", "n4", "n5")
+	expect(t, c3, "", n1, n2, node("n2", 1, raft.StateFollower, 1, "1:a"))
 	snap := node("n3", 1, raft.StateFollower, 2, "")
 	snap.snap = raft.SnapshotMeta{Index: 2, Term: 1}
 	expect(t, c2, "", snap, node("n1", 1, raft.StateFollower, 2, "1:a 1:b"))

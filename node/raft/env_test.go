@@ -194,7 +194,7 @@ func (e *env) process(id raft.NodeID) {
 		for _, ctx := range rd.DroppedReads {
 			e.logf("%s read %s dropped", id, ctx)
 			if e.chk != nil {
-				e.chk.ReadAbandoned(ctx)
+				e.chk.ReadAbandoned(id, ctx)
 			}
 		}
 		if rd.SoftState != nil || rd.HardState.Term != 0 {
@@ -268,7 +268,7 @@ func (e *env) propose(id raft.NodeID, data string) {
 func (e *env) readIndex(id raft.NodeID, ctx string) {
 	if tn := e.nodes[id]; !tn.down {
 		if e.chk != nil {
-			e.chk.ReadStarted([]byte(ctx))
+			e.chk.ReadStarted(id, []byte(ctx))
 		}
 		tn.rn.ReadIndex([]byte(ctx))
 		e.process(id)

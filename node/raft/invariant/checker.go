@@ -16,6 +16,25 @@
 //   - per node, the highest term it spoke in and the last vote it granted
 //     (durable state never goes back), and its log's terms as runs, so an
 //     unchanged log costs O(1) to confirm.
+//
+// How a driver (the simulator, the tests) calls it, from one goroutine:
+//
+//	chk := invariant.New(ids...)
+//	// after every step of a node (Tick, Step, Propose, ReadIndex,
+//	// Campaign, Compact), once its Ready is handled; a *raft.RawNode is a
+//	// View, and a restarted node is simply a new one:
+//	err := chk.Observe(id, rawNode)
+//	// for every message a node emits:
+//	err = chk.Sent(m)
+//	// for every committed entry a node applies (optional):
+//	err = chk.Applied(id, entry)
+//	// ReadIndex: when node id is asked, and when it answers or drops it:
+//	chk.ReadStarted(id, ctx)
+//	err = chk.ReadServed(id, ctx, readState.Index)
+//	chk.ReadAbandoned(id, ctx)
+//
+// Every error is a *Violation. The run is broken from the first one on;
+// later calls may report its consequences.
 package invariant
 
 import (
@@ -72,8 +91,14 @@ type Checker struct {
 	ids []raft.NodeID
 	// committed.at(i-1) is the entry known committed at index i.
 	committed chunked[committedEntry]
-	// reads maps a read's context to the committed length when it began.
-	reads map[string]uint64
+	// reads maps a read to the committed length when it began.
+	reads map[readKey]uint64
+}
+
+// readKey names a read: contexts are unique per node only.
+type readKey struct {
+	node raft.NodeID
+	ctx  string
 }
 
 type committedEntry struct {
@@ -107,7 +132,7 @@ type run struct{ first, term uint64 }
 // no members named, the nodes observed so far stand for the cluster.
 func New(members ...raft.NodeID) *Checker {
 	c := &Checker{nodes: map[raft.NodeID]*nodeState{}, leaders: map[uint64]raft.NodeID{},
-		reads: map[string]uint64{}, members: len(members)}
+		reads: map[readKey]uint64{}, members: len(members)}
 	for _, id := range members {
 		c.node(id)
 	}
@@ -243,19 +268,21 @@ func (c *Checker) firstMismatch(v View, lo, k uint64) uint64 {
 	return k
 }
 
-// ReadStarted records that a ReadIndex read with ctx was asked: whatever
-// is committed now, it must see.
-func (c *Checker) ReadStarted(ctx []byte) {
-	c.reads[string(ctx)] = c.committed.len()
+// ReadStarted records that node id was asked a ReadIndex read with ctx:
+// whatever is committed now, the read must see.
+func (c *Checker) ReadStarted(id raft.NodeID, ctx []byte) {
+	c.reads[readKey{id, string(ctx)}] = c.committed.len()
 }
 
-// ReadServed checks a read answered at index (raft.ReadState) on node id.
+// ReadServed checks a read answered on node id at index (its
+// raft.ReadState).
 func (c *Checker) ReadServed(id raft.NodeID, ctx []byte, index uint64) error {
-	floor, ok := c.reads[string(ctx)]
+	k := readKey{id, string(ctx)}
+	floor, ok := c.reads[k]
 	if !ok {
 		return nil // not announced with ReadStarted, or answered before
 	}
-	delete(c.reads, string(ctx))
+	delete(c.reads, k)
 	if index < floor {
 		return c.violation(LinearizableRead, []raft.NodeID{id},
 			"read %q answered on %s at index %d, but index %d was committed before it began", ctx, id, index, floor)
@@ -264,7 +291,9 @@ func (c *Checker) ReadServed(id raft.NodeID, ctx []byte, index uint64) error {
 }
 
 // ReadAbandoned forgets a read that will not be answered.
-func (c *Checker) ReadAbandoned(ctx []byte) { delete(c.reads, string(ctx)) }
+func (c *Checker) ReadAbandoned(id raft.NodeID, ctx []byte) {
+	delete(c.reads, readKey{id, string(ctx)})
+}
 
 // Applied checks an entry node id handed to its state machine against the
 // known-committed log. Optional: Observe already compares every node's

@@ -244,12 +244,12 @@ func TestDurableTermAndVote(t *testing.T) {
 func TestReadIndex(t *testing.T) {
 	c := New()
 	expect(t, c, "", node("n1", 1, raft.StateLeader, 2, "1:a 1:b"))
-	c.ReadStarted([]byte("r1"))
-	c.ReadStarted([]byte("r2"))
+	c.ReadStarted("n1", []byte("r1"))
+	c.ReadStarted("n2", []byte("r1")) // contexts are per node
 	if err := c.ReadServed("n1", []byte("r1"), 2); err != nil {
 		t.Fatal(err)
 	}
-	err := c.ReadServed("n2", []byte("r2"), 1)
+	err := c.ReadServed("n2", []byte("r1"), 1)
 	if v := (*Violation)(nil); !errors.As(err, &v) || v.Invariant != LinearizableRead {
 		t.Fatalf("want %s, got %v", LinearizableRead, err)
 	}

@@ -24,7 +24,31 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //	----
 //	output
 //
-// Comments and blank lines between commands are kept on -rewrite.
+// Comments and blank lines between commands are kept on -rewrite
+// (go test ./node/raft -run TestScripts -rewrite). Commands, run on one
+// in-memory cluster (env) that is checked by node/raft/invariant after
+// every step; any command takes quiet=true to print only violations:
+//
+//	add-nodes N [election=10 heartbeat=1 prevote=true checkquorum=true
+//	    max-msg-size=64 max-inflight=4 seed=1
+//	    unsafe=commit-prior-term,vote-any-log,forget-vote]
+//	campaign NODE
+//	tick [NODE...] [n=1] [stabilize=false]    no NODE: every node
+//	propose NODE DATA
+//	read-index NODE CTX
+//	stabilize                  deliver everything, oldest first, until quiet
+//	deliver|drop|hold [from=NODE] [to=NODE] [type=MsgApp,...] [first-entry=I]
+//	release [filters]          held messages go back in flight
+//	partition NODE... / NODE... [/ ...]
+//	heal
+//	crash NODE [lose-tail=N]   lose-tail: the disk lost its last N entries
+//	restart NODE
+//	compact NODE               snapshot at the applied index
+//	status [NODE...]           role, term, vote, leader, commit, applied, log terms
+//	msgs                       messages in flight and held
+//
+// Delivered messages, role changes, reads answered or dropped and
+// violations are printed as they happen.
 type scriptCmd struct {
 	line   int      // where the command is, for messages
 	before []string // comment and blank lines before it

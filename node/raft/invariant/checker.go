@@ -45,6 +45,7 @@ import (
 )
 
 // View is the read-only state of one node. *raft.RawNode implements it.
+// Views are compared to notice restarts: use a pointer type.
 type View interface {
 	Status() raft.Status
 	LogTerm(i uint64) (uint64, bool)
@@ -299,7 +300,10 @@ func (c *Checker) ReadAbandoned(id raft.NodeID, ctx []byte) {
 // known-committed log. Optional: Observe already compares every node's
 // committed prefix; this also catches a core that hands out more.
 func (c *Checker) Applied(id raft.NodeID, e raft.Entry) error {
-	if ns := c.node(id); e.Index > c.committed.len() && ns.view != nil {
+	if ns := c.node(id); e.Index > c.committed.len() {
+		if ns.view == nil {
+			return nil // never observed: nothing to judge it by yet
+		}
 		// The node's commit index may have moved in the step not yet
 		// observed.
 		if err := c.checkCommit(ns, ns.view.Status(), 0); err != nil {

@@ -81,15 +81,16 @@ func (v *Violation) Error() string {
 // Checker holds what the invariants need to remember. It is not safe for
 // concurrent use; the simulator and the tests call it from one goroutine.
 type Checker struct {
-	step     uint64
-	nodes    map[raft.NodeID]*nodeState
-	lastNode *nodeState
-	leaders  map[uint64]raft.NodeID // term → its leader
-	seen     registry
+	step    uint64
+	nodes   map[raft.NodeID]*nodeState
+	leaders map[uint64]raft.NodeID // term → its leader
+	seen    registry
 	// members is the cluster size given to New (0: not given).
 	members int
-	// ids numbers the nodes seen, for compact references.
-	ids []raft.NodeID
+	// ids numbers the nodes seen, for compact references; states[i] is
+	// nodes[ids[i]].
+	ids    []raft.NodeID
+	states []*nodeState
 	// committed.at(i-1) is the entry known committed at index i.
 	committed chunked[committedEntry]
 	// reads maps a read to the committed length when it began.
@@ -186,16 +187,22 @@ func (c *Checker) Observe(id raft.NodeID, v View) error {
 }
 
 func (c *Checker) node(id raft.NodeID) *nodeState {
-	if c.lastNode != nil && c.lastNode.id == id {
-		return c.lastNode // steps come in runs on one node: skip the map
+	// A scan of a handful of ids, usually the very strings the driver
+	// passes, beats hashing one.
+	if len(c.ids) <= 8 {
+		for i, known := range c.ids {
+			if known == id {
+				return c.states[i]
+			}
+		}
 	}
 	ns := c.nodes[id]
 	if ns == nil {
 		ns = &nodeState{id: id, num: uint32(len(c.ids))}
 		c.nodes[id] = ns
 		c.ids = append(c.ids, id)
+		c.states = append(c.states, ns)
 	}
-	c.lastNode = ns
 	return ns
 }
 

@@ -43,6 +43,9 @@ type envConfig struct {
 	unsafe                      raft.Unsafe
 	// forgetVote: a restarted node has lost its vote (the unsafe mode).
 	forgetVote bool
+	// loseTail: a crash loses the last entries persisted, as when a node
+	// acknowledges before its write is durable (ack-before-persist).
+	loseTail int
 }
 
 func defaultConfig() envConfig {
@@ -137,6 +140,7 @@ func (e *env) crash(id raft.NodeID, loseTail int) {
 		tn.disk.hs.Vote = raft.None
 	}
 	d := &tn.disk
+	loseTail = max(loseTail, e.cfg.loseTail)
 	d.ents = d.ents[:len(d.ents)-min(loseTail, len(d.ents))]
 	if last := d.snap.Meta.Index + uint64(len(d.ents)); d.hs.Commit > last {
 		d.hs.Commit = last

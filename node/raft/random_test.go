@@ -178,11 +178,12 @@ func oneEntryPerAppend() envConfig {
 // seeds.
 func TestRandomizedCatchesUnsafe(t *testing.T) {
 	modes := map[string]func(*envConfig){
-		"vote-any-log":      func(c *envConfig) { c.unsafe.VoteAnyLog = true },
-		"commit-prior-term": func(c *envConfig) { c.unsafe.CommitPriorTerm = true },
-		"forget-vote":       func(c *envConfig) { c.forgetVote = true },
+		"vote-any-log":       func(c *envConfig) { c.unsafe.VoteAnyLog = true },
+		"commit-prior-term":  func(c *envConfig) { c.unsafe.CommitPriorTerm = true },
+		"forget-vote":        func(c *envConfig) { c.forgetVote = true },
+		"ack-before-persist": func(c *envConfig) { c.loseTail = 2 },
 	}
-	for _, name := range []string{"vote-any-log", "commit-prior-term", "forget-vote"} {
+	for _, name := range []string{"vote-any-log", "commit-prior-term", "forget-vote", "ack-before-persist"} {
 		t.Run(name, func(t *testing.T) {
 			cfg := oneEntryPerAppend()
 			modes[name](&cfg)

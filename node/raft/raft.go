@@ -170,7 +170,9 @@ func orDefault(v, d int) int {
 	return v
 }
 
-func (r *raft) quorum() int { return len(r.peers)/2 + 1 }
+// voters is the configuration whose majorities decide elections, commits,
+// reads and CheckQuorum.
+func (r *raft) voters() majority { return majority(r.peers) }
 
 func (r *raft) hardState() HardState {
 	return HardState{Term: r.term, Vote: r.vote, Commit: r.log.committed}
@@ -302,15 +304,11 @@ func (r *raft) tickLeader() {
 }
 
 func (r *raft) quorumActive() bool {
-	n := 0
-	for _, id := range r.peers {
-		pr := r.prs[id]
-		if id == r.id || pr.recentActive {
-			n++
-		}
+	active := r.voters().hasQuorum(func(id NodeID) bool { return id == r.id || r.prs[id].recentActive })
+	for _, pr := range r.prs {
 		pr.recentActive = false
 	}
-	return n >= r.quorum()
+	return active
 }
 
 // hup starts an election (or a pre-election).
@@ -350,16 +348,8 @@ func (r *raft) poll(from NodeID, granted bool) bool {
 	if _, ok := r.votes[from]; !ok {
 		r.votes[from] = granted
 	}
-	yes, no := 0, 0
-	for _, v := range r.votes {
-		if v {
-			yes++
-		} else {
-			no++
-		}
-	}
-	switch {
-	case yes >= r.quorum():
+	switch r.voters().voteResult(r.votes) {
+	case voteWon:
 		if r.state == StatePreCandidate {
 			r.campaign(false)
 		} else {
@@ -367,7 +357,7 @@ func (r *raft) poll(from NodeID, granted bool) bool {
 			r.bcastAppend()
 		}
 		return true
-	case no > len(r.peers)-r.quorum():
+	case voteLost:
 		r.becomeFollower(r.term, None)
 		return true
 	}

@@ -81,27 +81,8 @@ func TestElectionRestriction(t *testing.T) {
 	if c.nodes["n3"].rn.Status().State == StateLeader {
 		t.Fatal("n3, missing committed entry x, won an election")
 	}
-	// With the restriction off the same node wins and loses x.
-	c2 := newCluster(t, 3, 4)
-	c2.unsafe = Unsafe{VoteAnyLog: true}
-	c2.collect = true
-	for _, id := range c2.ids {
-		c2.start(id)
-	}
-	c2.elect("n1")
-	c2.isolate("n3")
-	c2.propose("n1", "x")
-	c2.flush()
-	c2.heal()
-	c2.crash("n1")
-	c2.expireLeases()
-	c2.nodes["n3"].rn.Campaign()
-	c2.process("n3")
-	c2.flush()
-	c2.tickAll(5)
-	if c2.nodes["n3"].rn.Status().State != StateLeader || len(c2.violations) == 0 {
-		t.Fatalf("VoteAnyLog: n3 should win and the lost entry break safety; violations %v", c2.violations)
-	}
+	// With the restriction off the same node wins and loses x:
+	// testdata/vote_any_log.txt.
 }
 
 // Figure 8 (§5.4.2): a leader must not commit an entry of a previous term
@@ -111,15 +92,8 @@ func TestElectionRestriction(t *testing.T) {
 // not yet its own no-op. e2 is then on a majority, yet n5 can still win
 // and overwrite it, so it must not count as committed.
 func TestFigure8(t *testing.T) {
-	run := func(unsafe bool) *cluster {
+	run := func() *cluster {
 		c := newCluster(t, 5, 5)
-		if unsafe {
-			c.unsafe = Unsafe{CommitPriorTerm: true}
-			c.collect = true
-			for _, id := range c.ids {
-				c.start(id)
-			}
-		}
 		c.elect("n1")
 		c.isolate("n1")
 		c.nodes["n1"].rn.Propose([]byte("e2"))
@@ -142,7 +116,7 @@ func TestFigure8(t *testing.T) {
 			}
 		}
 		if st := c.nodes["n5"].rn.Status(); st.State != StateLeader || st.LastIndex != 2 {
-			t.Fatalf("setup (unsafe=%v): n5 should lead term 2 with its no-op at index 2: %+v", unsafe, st)
+			t.Fatalf("setup: n5 should lead term 2 with its no-op at index 2: %+v", st)
 		}
 		c.isolate("n5")
 		c.heal()
@@ -186,13 +160,10 @@ func TestFigure8(t *testing.T) {
 		c.tickAll(5)
 		return c
 	}
-	if c := run(false); len(c.nodes["n1"].applied) > 1 {
+	// With CommitPriorTerm the checker catches the loss:
+	// testdata/figure8_unsafe.txt.
+	if c := run(); len(c.nodes["n1"].applied) > 1 {
 		t.Errorf("Figure 8: n1 applied %d entries; e2 must not commit by counting replicas", len(c.nodes["n1"].applied))
-	}
-	if c := run(true); len(c.violations) == 0 {
-		t.Error("Figure 8 with CommitPriorTerm: no safety violation found; the scenario does not exercise the bug")
-	} else {
-		t.Logf("CommitPriorTerm caught: %s", c.violations[0])
 	}
 }
 

@@ -1,17 +1,18 @@
-package raft
+package raft_test
 
 import (
 	"fmt"
 	"testing"
+
+	"github.com/raftcheck/raftcheck/node/raft"
 )
 
 // TestRandomized drives clusters through random message loss,
 // duplication, reordering, partitions, crashes with restarts, and log
-// compaction, checking after every step Election Safety, Log Matching and
-// State Machine Safety (cluster.check), and that every ReadIndex answer
-// covers every entry applied anywhere before the read was asked (§6.4:
-// that is what makes the read linearizable). At the end, with the faults
-// healed, the cluster must converge.
+// compaction; the shared invariant checker (node/raft/invariant) looks
+// at every node after every step, and every ReadIndex answer must cover
+// everything committed before the read was asked (§6.4). At the end, with
+// the faults healed, the cluster must converge.
 func TestRandomized(t *testing.T) {
 	seeds, steps := 300, 3000
 	if testing.Short() {
@@ -20,155 +21,189 @@ func TestRandomized(t *testing.T) {
 	for seed := range uint64(seeds) {
 		n := 3 + 2*int(seed%2)
 		t.Run(fmt.Sprintf("seed=%d/nodes=%d", seed, n), func(t *testing.T) {
-			randomRun(t, seed, n, steps)
+			if e := randomRun(seed, n, steps, defaultConfig(), steady); e.err != nil {
+				t.Fatal(e.err)
+			}
+			// The mix that finds the unsafe modes must find nothing here.
+			if e := randomRun(seed, n, steps, oneEntryPerAppend(), churn); e.err != nil {
+				t.Fatalf("churn: %v", e.err)
+			}
 		})
 	}
 }
 
-func randomRun(t *testing.T, seed uint64, n, steps int, unsafe ...func(*cluster)) *cluster {
-	c := newCluster(t, n, seed)
-	for _, u := range unsafe {
-		u(c)
-		c.collect = true
-		for _, id := range c.ids {
-			c.start(id)
+// faultMix weighs the random run's actions, in percent of steps
+// (cumulative thresholds, in this order), and the fate of delivered
+// messages.
+type faultMix struct {
+	deliver, tick, propose, read, partition, crash, compact int
+	lossPct, dupPct                                         int
+	// leaderPct of crashes and partitions aim at the current leader.
+	leaderPct int
+}
+
+// steady is the default mix: mostly delivery and ticks, rare faults.
+var steady = faultMix{deliver: 45, tick: 75, propose: 85, read: 90, partition: 91, crash: 92, compact: 94, lossPct: 10, dupPct: 5}
+
+// churn changes leaders often and leaves logs half replicated: the
+// ground on which Figure 8 style bugs (commit-prior-term) show.
+var churn = faultMix{deliver: 40, tick: 70, propose: 84, read: 87, partition: 92, crash: 96, compact: 98, lossPct: 20, dupPct: 5, leaderPct: 50}
+
+func randomRun(seed uint64, n, steps int, cfg envConfig, mix faultMix) *env {
+	e := newEnv(n, cfg, seed)
+	rng := e.rng
+	reads, proposals := 0, 0
+	for step := 0; step < steps && e.err == nil; step++ {
+		id := e.ids[rng.IntN(n)]
+		p := rng.IntN(100)
+		if l := e.leader(); l != raft.None && p >= mix.read && p < mix.crash && rng.IntN(100) < mix.leaderPct {
+			id = l
 		}
-	}
-	rng := c.rng
-	readFloor := map[string]int{} // read ctx -> entries applied when asked
-	reads := 0
-	checkReads := func(id NodeID) {
-		tn := c.nodes[id]
-		for _, rs := range tn.reads {
-			floor, ok := readFloor[string(rs.RequestCtx)]
-			if !ok {
-				t.Fatalf("%s: read state for unknown ctx %q", id, rs.RequestCtx)
-			}
-			if rs.Index < uint64(floor) {
-				t.Fatalf("linearizable read (§6.4): %s read at index %d, but %d entries were applied before the read began", id, rs.Index, floor)
-			}
-		}
-		tn.reads = nil
-	}
-	proposals := 0
-	for step := 0; step < steps; step++ {
-		id := c.ids[rng.IntN(n)]
-		switch p := rng.IntN(100); {
-		case p < 45 && len(c.inbox) > 0:
-			i := rng.IntN(len(c.inbox)) // any pending message: reordering
-			m := c.inbox[i]
+		switch {
+		case p < mix.deliver && len(e.net) > 0:
+			i := rng.IntN(len(e.net)) // any pending message: reordering
+			m := e.net[i]
 			switch q := rng.IntN(100); {
-			case q < 10: // lost
-				c.inbox = append(c.inbox[:i], c.inbox[i+1:]...)
-			case q < 15: // duplicated: deliver and keep
-				c.deliver(m)
+			case q < mix.lossPct: // lost
+				e.net = append(e.net[:i], e.net[i+1:]...)
+			case q < mix.lossPct+mix.dupPct: // duplicated: deliver and keep
+				e.deliver(m)
 			default:
-				c.inbox = append(c.inbox[:i], c.inbox[i+1:]...)
-				c.deliver(m)
+				e.net = append(e.net[:i], e.net[i+1:]...)
+				e.deliver(m)
 			}
-		case p < 75:
-			c.tick(id)
-		case p < 85:
-			if !c.nodes[id].down {
-				proposals++
-				c.propose(id, fmt.Sprintf("p%d", proposals))
-			}
-		case p < 90:
-			if !c.nodes[id].down {
-				reads++
-				ctx := fmt.Sprintf("r%d", reads)
-				readFloor[ctx] = len(c.committed)
-				c.nodes[id].rn.ReadIndex([]byte(ctx))
-				c.process(id)
-			}
-		case p < 91:
-			c.heal()
-			if rng.IntN(3) == 0 {
+		case p < mix.tick:
+			e.tick(id)
+		case p < mix.propose:
+			proposals++
+			e.propose(id, fmt.Sprintf("p%d", proposals))
+		case p < mix.read:
+			reads++
+			e.readIndex(id, fmt.Sprintf("r%d", reads))
+		case p < mix.partition:
+			e.heal()
+			switch {
+			case rng.IntN(100) < mix.leaderPct:
+				e.partition([]raft.NodeID{id}, others(e.ids, id))
+			case rng.IntN(3) == 0:
 				perm := rng.Perm(n)
 				cutAt := 1 + rng.IntN(n-1)
-				var a, b []NodeID
+				var a, b []raft.NodeID
 				for j, k := range perm {
 					if j < cutAt {
-						a = append(a, c.ids[k])
+						a = append(a, e.ids[k])
 					} else {
-						b = append(b, c.ids[k])
+						b = append(b, e.ids[k])
 					}
 				}
-				c.partition(a, b)
+				e.partition(a, b)
 			}
-		case p < 92:
+		case p < mix.crash:
 			// Crash a node while a quorum stays up; otherwise restart one.
 			down := 0
-			for _, o := range c.ids {
-				if c.nodes[o].down {
+			for _, o := range e.ids {
+				if e.nodes[o].down {
 					down++
 				}
 			}
-			if !c.nodes[id].down && down < (n-1)/2 {
-				c.crash(id)
+			if !e.nodes[id].down && down < (n-1)/2 {
+				e.crash(id, 0)
 			} else {
-				for _, o := range c.ids {
-					if c.nodes[o].down {
-						c.start(o)
+				for _, o := range e.ids {
+					if e.nodes[o].down {
+						e.start(o)
 						break
 					}
 				}
 			}
-		case p < 94:
-			if !c.nodes[id].down {
-				c.compact(id)
-			}
+		case p < mix.compact:
+			e.compact(id)
 		}
-		for _, id := range c.ids {
-			checkReads(id)
-		}
-		if len(c.violations) > 0 {
-			return c
-		}
+	}
+	if e.err != nil {
+		return e
 	}
 	// Heal everything: the cluster must elect a leader and converge.
-	c.heal()
-	for _, id := range c.ids {
-		if c.nodes[id].down {
-			c.start(id)
+	e.heal()
+	for _, id := range e.ids {
+		if e.nodes[id].down {
+			e.start(id)
 		}
 	}
-	c.tickAll(60)
-	l := c.leader()
-	if l == None {
-		c.violation("no leader after healing")
-		return c
-	}
-	c.propose(l, "final")
-	c.flush()
-	c.tickAll(10)
-	want := len(c.nodes[l].applied)
-	for _, id := range c.ids {
-		if got := len(c.nodes[id].applied); got != want {
-			c.violation("after healing %s applied %d entries, leader %s %d", id, got, l, want)
+	for range 60 {
+		for _, id := range e.ids {
+			e.tick(id)
+		}
+		if err := e.stabilize(); err != nil {
+			e.fail(err)
 		}
 	}
-	return c
+	l := e.leader()
+	if l == raft.None {
+		e.fail(fmt.Errorf("no leader after healing"))
+		return e
+	}
+	e.propose(l, "final")
+	if err := e.stabilize(); err != nil {
+		e.fail(err)
+	}
+	for range 10 {
+		for _, id := range e.ids {
+			e.tick(id)
+		}
+		if err := e.stabilize(); err != nil {
+			e.fail(err)
+		}
+	}
+	want := len(e.nodes[l].applied)
+	for _, id := range e.ids {
+		if got := len(e.nodes[id].applied); got != want {
+			e.fail(fmt.Errorf("after healing %s applied %d entries, leader %s %d", id, got, l, want))
+		}
+	}
+	return e
 }
 
-// TestRandomizedCatchesUnsafe shows the invariants above have teeth: each
-// unsafe mode of the core breaks one within a bounded number of seeds.
+// oneEntryPerAppend sends entries one per append, so a new leader brings
+// a follower its predecessors' entries before its own no-op: the window
+// in which counting replicas of an old-term entry is unsafe (Figure 8).
+func oneEntryPerAppend() envConfig {
+	cfg := defaultConfig()
+	cfg.maxMsgSize = 1
+	return cfg
+}
+
+// TestRandomizedCatchesUnsafe shows the shared checker has teeth: each
+// unsafe mode of the core breaks an invariant within a bounded number of
+// seeds.
 func TestRandomizedCatchesUnsafe(t *testing.T) {
-	modes := map[string]func(*cluster){
-		"vote-any-log":      func(c *cluster) { c.unsafe.VoteAnyLog = true },
-		"commit-prior-term": func(c *cluster) { c.unsafe.CommitPriorTerm = true },
-		"forget-vote":       func(c *cluster) { c.forgetVote = true },
+	modes := map[string]func(*envConfig){
+		"vote-any-log":       func(c *envConfig) { c.unsafe.VoteAnyLog = true },
+		"commit-prior-term":  func(c *envConfig) { c.unsafe.CommitPriorTerm = true },
+		"forget-vote":        func(c *envConfig) { c.forgetVote = true },
+		"ack-before-persist": func(c *envConfig) { c.loseTail = 2 },
 	}
-	for _, name := range []string{"vote-any-log", "commit-prior-term", "forget-vote"} {
+	for _, name := range []string{"vote-any-log", "commit-prior-term", "forget-vote", "ack-before-persist"} {
 		t.Run(name, func(t *testing.T) {
+			cfg := oneEntryPerAppend()
+			modes[name](&cfg)
 			for seed := range uint64(2000) {
-				c := randomRun(t, seed, 3+2*int(seed%2), 3000, modes[name])
-				if len(c.violations) > 0 {
-					t.Logf("seed %d: %s", seed, c.violations[0])
+				if e := randomRun(seed, 3+2*int(seed%2), 3000, cfg, churn); e.err != nil {
+					t.Logf("seed %d: %v", seed, e.err)
 					return
 				}
 			}
 			t.Fatalf("%s: no invariant broke in 2000 seeds", name)
 		})
 	}
+}
+
+func others(ids []raft.NodeID, id raft.NodeID) []raft.NodeID {
+	var out []raft.NodeID
+	for _, o := range ids {
+		if o != id {
+			out = append(out, o)
+		}
+	}
+	return out
 }

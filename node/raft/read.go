@@ -69,7 +69,8 @@ func (r *raft) handleReadIndex(m Message) {
 }
 
 func (r *raft) startRead(m Message) {
-	if len(r.peers) == 1 {
+	if r.voters().hasQuorum(func(id NodeID) bool { return id == r.id }) {
+		// We alone are a quorum: nobody else can have been elected.
 		r.answerRead(m.From, r.log.committed, m.Context)
 		return
 	}
@@ -114,7 +115,7 @@ func (r *raft) ackRead(from NodeID, ctx []byte) {
 	}
 	rr := r.reads.queue[at]
 	rr.acks[from] = true
-	if len(rr.acks) < r.quorum() {
+	if !r.voters().hasQuorum(func(id NodeID) bool { return rr.acks[id] }) {
 		return
 	}
 	done := r.reads.queue[:at+1]

@@ -308,17 +308,7 @@ func (r *raft) handleHeartbeatResp(m Message) {
 // maybeCommit advances the commit index to the highest index stored on a
 // quorum, provided that entry is of the current term (§5.4.2, Figure 8).
 func (r *raft) maybeCommit() bool {
-	matches := make([]uint64, 0, len(r.peers))
-	for _, id := range r.peers {
-		matches = append(matches, r.prs[id].match)
-	}
-	// The quorum-th largest match is stored on a majority.
-	for i := 1; i < len(matches); i++ {
-		for j := i; j > 0 && matches[j] > matches[j-1]; j-- {
-			matches[j], matches[j-1] = matches[j-1], matches[j]
-		}
-	}
-	n := matches[r.quorum()-1]
+	n := r.voters().committedIndex(func(id NodeID) uint64 { return r.prs[id].match })
 	if n <= r.log.committed {
 		return false
 	}

@@ -257,10 +257,11 @@ func nextLook(all []xop, o xop) (xop, bool) {
 }
 
 // staleOrLost: an acknowledged change w completed before an operation r
-// began, yet r saw something else. A stale read when w's value was seen
-// around it (between w's invocation and r's completion, or by the next
-// look after r): the value was there, r just missed it. A lost write when
-// nothing saw it: not r, not the look after.
+// began, yet r saw something else (u). Which of the two it looks like is
+// told by the next operation to look at the register after r: seeing w's
+// value, r was a stale read; seeing u again, w's value is gone, a lost
+// write. When the next look saw neither (or there is none), w's value
+// having been seen before r makes it a stale read, else a lost write.
 func staleOrLost(xs, all []xop) (Anomaly, string, bool) {
 	var r, w xop
 	found := false
@@ -284,24 +285,40 @@ func staleOrLost(xs, all []xop) (Anomaly, string, bool) {
 		return "", "", false
 	}
 	v, _ := w.puts()
+	u, uset, _ := r.observes()
+	var seen *xop // an operation that saw v between w's invocation and r's completion
 	for _, x := range all {
 		if got, set, ok := x.observes(); ok && set && got == v && x.Call > w.Call && x.Return < r.Return {
-			return StaleRead, fmt.Sprintf("%s %s, but %s %s, before it began, and %s %s", r.name(), r.result(),
-				w.name(), w.result(), x.name(), x.result()), true
+			seen = &x
+			break
 		}
 	}
 	next, hasNext := nextLook(all, r)
+	nextV, nextSet, _ := next.observes()
+	stale := seen != nil
+	switch {
+	case hasNext && nextSet && nextV == v:
+		stale = true
+	case hasNext && nextSet == uset && (!uset || nextV == u):
+		stale = false
+	}
+	nextWords := ""
 	if hasNext {
-		if got, set, _ := next.observes(); set && got == v {
-			return StaleRead, fmt.Sprintf("%s %s, but %s %s, before it began, and the next look, %s, %s",
-				r.name(), r.result(), w.name(), w.result(), next.name(), next.result()), true
+		nextWords = fmt.Sprintf(", and the next look, %s, %s", next.name(), next.result())
+	}
+	if stale {
+		h := fmt.Sprintf("%s %s, but %s %s, before it began", r.name(), r.result(), w.name(), w.result())
+		if seen != nil { // that says it already; the next look would be one more
+			return StaleRead, h + fmt.Sprintf(", and %s %s", seen.name(), seen.result()), true
 		}
+		return StaleRead, h + nextWords, true
 	}
-	h := fmt.Sprintf("%s %s, but %s, invoked after it at %s, %s", w.name(), w.result(), r.name(), seconds(r.Call), r.result())
-	if hasNext {
-		h += fmt.Sprintf(", and the next look, %s, %s", next.name(), next.result())
+	h := fmt.Sprintf("%s %s", w.name(), w.result())
+	if seen != nil {
+		h += fmt.Sprintf(" (and %s %s)", seen.name(), seen.result())
 	}
-	return LostWrite, h, true
+	h += fmt.Sprintf(", but %s, invoked after it at %s, %s", r.name(), seconds(r.Call), r.result())
+	return LostWrite, h + nextWords, true
 }
 
 // again puts "again" before the time of a result: "returned 2 again at

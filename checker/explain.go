@@ -67,8 +67,11 @@ type Explanation struct {
 	// Nodes says what the nodes were doing at the window's start and end;
 	// empty without status samples.
 	Nodes []string
-	// Start and End bound the window: the set's first invocation and last
-	// completion, in nanoseconds since the run started.
+	// Start and End bound the window of the faults and node states: the
+	// first invocation of an acknowledged operation of the set (of any
+	// operation if none is acknowledged) and its last known time, in
+	// nanoseconds since the run started. An operation of unknown outcome
+	// may have been invoked long before Start.
 	Start, End int64
 	// Minimal is false when the deadline stopped the shrinking early: the
 	// set still cannot be linearized, but may hold operations that could go.
@@ -151,8 +154,9 @@ func explained(key string, set []cand, anyInit, minimal bool, keyOps []porcupine
 		x.ops = append(x.ops, c.op)
 		orig[i] = keyOps[c.orig]
 	}
-	x.Start, x.End = windowSpan(orig)
-	x.describe(orig, keyOps, events, statuses)
+	var first int64
+	x.Start, x.End, first = windowSpan(orig)
+	x.describe(orig, keyOps, events, statuses, first)
 	return x
 }
 
@@ -189,22 +193,27 @@ func selfContained(set []cand, keyOps []porcupine.Operation) bool {
 	return true
 }
 
-// windowSpan is the window of a set: its first invocation, its last known time.
-func windowSpan(ops []porcupine.Operation) (start, end int64) {
-	start = ops[0].Call
+// windowSpan is the window of a set (see Explanation.Start) and its
+// first invocation of all.
+func windowSpan(ops []porcupine.Operation) (start, end, first int64) {
+	first, start = ops[0].Call, int64(unknownReturn)
 	for _, op := range ops {
-		start = min(start, op.Call)
+		first = min(first, op.Call)
 		end = max(end, op.Call)
-		if op.Return != unknownReturn {
+		if known(op) {
+			start = min(start, op.Call)
 			end = max(end, op.Return)
 		}
 	}
-	return start, end
+	if start == unknownReturn {
+		start = first
+	}
+	return start, end, first
 }
 
 // describe fills in the words: set is the explanation's operations as they
-// happened, keyOps all of the key's.
-func (x *Explanation) describe(set, keyOps []porcupine.Operation, events []Event, statuses []StatusSample) {
+// happened, keyOps all of the key's, first the set's first invocation.
+func (x *Explanation) describe(set, keyOps []porcupine.Operation, events []Event, statuses []StatusSample, first int64) {
 	for _, op := range set {
 		x.Operations = append(x.Operations, describeOp(op, events))
 	}
@@ -216,7 +225,7 @@ func (x *Explanation) describe(set, keyOps []porcupine.Operation, events []Event
 		fmt.Fprintf(&b, "No order of these %d operations explains their results", len(set))
 	}
 	if x.anyInit {
-		fmt.Fprintf(&b, ", whatever %s held at %s", x.Key, seconds(x.Start))
+		fmt.Fprintf(&b, ", whatever %s held at %s", x.Key, seconds(first))
 	}
 	others := len(keyOps) - len(set)
 	switch others {

@@ -27,7 +27,8 @@ import (
 //     monotone in T0, so the latest illegal start is found by bisection.
 //   - Dropping single operations (greedily, in chunks, as delta debugging
 //     does): a read of any outcome constrains only itself, so dropping it
-//     keeps any order valid. A write, or a cas, whose new value v no
+//     keeps any order valid; so does a cas from v to v, which never
+//     changes the register. A write, or a cas, whose new value v no
 //     remaining operation observes (a read returning v, a cas from v) can
 //     also go: in any order, the operations between it and the next change
 //     of the register neither read v nor compare against it, so without it
@@ -342,7 +343,8 @@ func (s *search) shrink(cs []cand, anyInit bool) []cand {
 func droppable(cs []cand, lo, hi int) map[int]bool {
 	gone := make(map[int]bool)
 	for i := lo; i < hi; i++ {
-		if in, _ := cs[i].op.Input.(Input); in.F == Read {
+		// A cas from v to v never changes the register: like a read.
+		if in, _ := cs[i].op.Input.(Input); in.F == Read || in.F == CAS && in.Value == in.To {
 			gone[i] = true
 		}
 	}

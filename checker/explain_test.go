@@ -150,6 +150,12 @@ func explainCases() map[string]struct {
 			wr(9, "k2", 1, 50, 60), wrInfo(0, "k2", 2, 100, 300), rd(1, "k2", 2, 150, 160), wr(2, "k2", 3, 200, 210),
 			rd(3, "k2", 3, 220, 230), rd(4, "k2", 2, 240, 250), rd(5, "k2", 2, 260, 270),
 		}, want: DuplicateApply},
+		// The same with a write that never completed, and a pending write
+		// of 9 that nothing saw, which the explanation leaves out.
+		"duplicate-apply-pending": {ops: []spec{
+			wr(9, "k5", 1, 50, 60), {0, Write, "k5", IntValue(2), nil, Invoke, 100, -1}, {8, Write, "k5", IntValue(9), nil, Invoke, 120, -1},
+			rd(1, "k5", 2, 150, 160), wr(2, "k5", 3, 200, 210), rd(3, "k5", 3, 220, 230), rd(4, "k5", 2, 240, 250),
+		}, want: DuplicateApply},
 		// 7 was only ever written by a write that failed.
 		"never-written": {ops: []spec{
 			wr(0, "k3", 1, 100, 110), {1, Write, "k3", IntValue(7), IntValue(7), Fail, 115, 118},
@@ -252,6 +258,14 @@ func TestExplainValidHistory(t *testing.T) {
 		wr(0, "k1", 1, 100, 110), rd(1, "k1", 1, 120, 130), wrInfo(2, "k1", 2, 140, 300), rd(1, "k1", 2, 200, 210),
 	}, nil)
 	x, err := Explain(context.Background(), events, "k1", ExplainOptions{})
+	if !errors.Is(err, ErrNotExplained) || x != nil {
+		t.Fatalf("Explain of a valid key: %v, %v; want ErrNotExplained", x, err)
+	}
+	// A write that never completed may take effect at any time after.
+	events = build(t, []spec{
+		wr(0, "k1", 1, 100, 110), {2, Write, "k1", IntValue(2), nil, Invoke, 140, -1}, rd(1, "k1", 2, 200, 210), rd(1, "k1", 2, 220, 230),
+	}, nil)
+	x, err = Explain(context.Background(), events, "k1", ExplainOptions{})
 	if !errors.Is(err, ErrNotExplained) || x != nil {
 		t.Fatalf("Explain of a valid key: %v, %v; want ErrNotExplained", x, err)
 	}

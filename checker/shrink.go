@@ -48,8 +48,8 @@ type cand struct {
 	orig int
 }
 
-// anyValue is the state of a register whose value at the start of a window
-// is not known: the explanation model's initial state after a start cut.
+// explainState is a register that may also be "any value": its state at the
+// start of a window whose value is not known, after a start cut.
 type explainState struct {
 	any bool
 	reg register

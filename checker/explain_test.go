@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -376,5 +377,92 @@ func TestNodeStates(t *testing.T) {
 	}
 	if _, err := ReadStatuses(strings.NewReader("{\"time\":1}\n")); err == nil || !strings.Contains(err.Error(), "line 1") {
 		t.Fatalf("ReadStatuses without a node: %v", err)
+	}
+}
+
+// On small random histories, an explanation exists exactly when the check
+// says invalid, and its operations alone are never linearizable.
+func TestExplainRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	invalid := 0
+	for n := range 400 {
+		var ops []spec
+		clock := make([]int64, 3)
+		proc := []int{0, 1, 2}
+		for range 4 + rng.IntN(10) {
+			s := rng.IntN(3)
+			o := spec{p: proc[s], key: "k", outcome: OK}
+			o.inv = clock[s] + 1 + rng.Int64N(20)
+			o.ret = o.inv + 1 + rng.Int64N(40)
+			clock[s] = o.ret
+			v := 1 + rng.Int64N(3)
+			switch rng.IntN(3) {
+			case 0:
+				o.f, o.res = Read, IntValue(v)
+			case 1:
+				o.f, o.arg, o.res = Write, IntValue(v), IntValue(v)
+			default:
+				to := 1 + rng.Int64N(3)
+				o.f, o.arg, o.res = CAS, PairValue(v, to), PairValue(v, to)
+			}
+			switch r := rng.IntN(20); {
+			case r < 2:
+				o.outcome = Info
+				if o.f == Read {
+					o.res = nil
+				}
+				proc[s] += 3
+			case r < 3:
+				o.outcome, o.ret, o.res = Invoke, -1, nil
+				proc[s] += 3
+				clock[s] = 1 << 40 // nothing more on this slot
+			case r < 4 && o.f != Read:
+				o.outcome = Fail
+			}
+			ops = append(ops, o)
+		}
+		events := build(t, ops, nil)
+		res, err := Check(context.Background(), events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, err := Explain(context.Background(), events, "k", ExplainOptions{})
+		switch {
+		case res.Verdict == Valid && !errors.Is(err, ErrNotExplained):
+			t.Fatalf("history %d is valid, yet explained: %v\n%s", n, err, x.Text())
+		case res.Verdict == Invalid && err != nil:
+			t.Fatalf("history %d is invalid, not explained: %v", n, err)
+		case res.Verdict == Invalid:
+			invalid++
+			assertProves(t, events, x)
+			assertOneMinimal(t, x)
+		}
+	}
+	if invalid < 50 {
+		t.Fatalf("only %d of 400 random histories were invalid: the test proves little", invalid)
+	}
+	t.Logf("%d of 400 invalid, each explained", invalid)
+}
+
+// assertOneMinimal: no operation of a minimal explanation can be dropped
+// (soundly) with the rest still proven illegal.
+func assertOneMinimal(t *testing.T, x *Explanation) {
+	t.Helper()
+	if !x.Minimal {
+		return
+	}
+	cs := make([]cand, len(x.ops))
+	for i, op := range x.ops {
+		cs[i] = cand{op: op, orig: i}
+	}
+	s := &search{ctx: context.Background()}
+	for i := range cs {
+		if len(droppable(cs, i, i+1)) == 0 {
+			continue
+		}
+		rest := append(slices.Clone(cs[:i]), cs[i+1:]...)
+		if s.illegal(rest, x.anyInit) {
+			t.Fatalf("operation %d can go and the rest stays illegal:\n%s", i, x.Text())
+		}
 	}
 }

@@ -44,9 +44,11 @@ type ExplainOptions struct {
 	// Timeout bounds the search; 0 means DefaultExplainTimeout. The
 	// context's deadline, if earlier, wins.
 	Timeout time.Duration
-	// Result is the Check result of the same events, if at hand: where
-	// porcupine's partial linearizations got stuck is the first place
-	// the search looks.
+	// Result is the Check result of the same events, if at hand: a key it
+	// found valid is not searched, and where porcupine's partial
+	// linearizations got stuck is the first place the search looks. Like
+	// WriteHTML, Explain must then not run at the same time as a WriteHTML
+	// of that Result.
 	Result *Result
 }
 
@@ -110,13 +112,18 @@ func Explain(ctx context.Context, events []Event, key string, opts ExplainOption
 	// at hand, say roughly where it got stuck: the first prefix to try.
 	hint := int64(-1)
 	if opts.Result != nil {
+		for _, k := range opts.Result.Keys {
+			if k.Key == key && k.Verdict == Valid {
+				return nil, fmt.Errorf("explain %s: %w: the key is linearizable", key, ErrNotExplained)
+			}
+		}
 		if info, ok := opts.Result.LinearizationInfo(key); ok {
 			hint = stuckHint(ops, info)
 		}
 	}
 	end, ok := s.shortestPrefix(ops, hint)
 	if !ok {
-		return nil, fmt.Errorf("explain %s: %w in %v", key, ErrNotExplained, timeout)
+		return nil, fmt.Errorf("explain %s: %w (searched for at most %v)", key, ErrNotExplained, timeout)
 	}
 	// Two searches: from a start cut (short, but the register's value at
 	// the cut is unknown), and from the whole prefix (the register starts

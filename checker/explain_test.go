@@ -270,6 +270,14 @@ func TestExplainValidHistory(t *testing.T) {
 	if !errors.Is(err, ErrNotExplained) || x != nil {
 		t.Fatalf("Explain of a valid key: %v, %v; want ErrNotExplained", x, err)
 	}
+	res, err := Check(context.Background(), events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Explain(context.Background(), events, "k1", ExplainOptions{Result: &res}); !errors.Is(err, ErrNotExplained) ||
+		!strings.Contains(err.Error(), "linearizable") {
+		t.Fatalf("Explain of a key the check found valid: %v", err)
+	}
 	if _, err := Explain(context.Background(), events, "absent", ExplainOptions{}); !errors.Is(err, ErrNotExplained) {
 		t.Fatalf("Explain of an absent key: %v; want ErrNotExplained", err)
 	}

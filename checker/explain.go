@@ -82,6 +82,7 @@ type Explanation struct {
 	KeyOps int
 
 	ops         []porcupine.Operation // the set, as checked (cuts applied)
+	shown       []porcupine.Operation // the set as it happened, for the view
 	anyInit     bool                  // the window starts with "any value"
 	annotations []porcupine.Annotation
 }
@@ -162,6 +163,7 @@ func explained(key string, set []cand, anyInit, minimal bool, keyOps []porcupine
 		orig[i] = keyOps[c.orig]
 	}
 	var first int64
+	x.shown = orig
 	x.Start, x.End, first = windowSpan(orig)
 	x.describe(orig, keyOps, events, statuses, first)
 	return x
@@ -289,12 +291,14 @@ func (x *Explanation) Text() string {
 }
 
 // WriteHTML writes porcupine's view of just the explanation's operations,
-// with the faults of its window. It refuses a set larger than MaxViewOps.
+// as they happened (the search may have treated some as of unknown
+// outcome; with their real outcomes they are no easier to order), with
+// the faults of its window. It refuses a set larger than MaxViewOps.
 func (x *Explanation) WriteHTML(w io.Writer) error {
-	if len(x.ops) > MaxViewOps {
-		return fmt.Errorf("explanation view of %s: %d operations, more than %d", x.Key, len(x.ops), MaxViewOps)
+	if len(x.shown) > MaxViewOps {
+		return fmt.Errorf("explanation view of %s: %d operations, more than %d", x.Key, len(x.shown), MaxViewOps)
 	}
-	_, info := porcupine.CheckOperationsVerbose(explainModel(x.anyInit), x.ops, time.Minute)
+	_, info := porcupine.CheckOperationsVerbose(explainModel(x.anyInit), x.shown, time.Minute)
 	info.AddAnnotations(x.annotations)
 	if err := porcupine.Visualize(explainModel(x.anyInit), info, w); err != nil {
 		return fmt.Errorf("explanation view of %s: %w", x.Key, err)

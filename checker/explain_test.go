@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/anishathalye/porcupine"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -444,6 +446,9 @@ func TestExplainRandom(t *testing.T) {
 			invalid++
 			assertProves(t, events, x)
 			assertOneMinimal(t, x)
+			if !(&search{ctx: context.Background()}).illegal(cands(x.shown), x.anyInit) {
+				t.Fatalf("history %d: the view's operations can be ordered:\n%s", n, x.Text())
+			}
 		}
 	}
 	if invalid < 50 {
@@ -459,10 +464,7 @@ func assertOneMinimal(t *testing.T, x *Explanation) {
 	if !x.Minimal {
 		return
 	}
-	cs := make([]cand, len(x.ops))
-	for i, op := range x.ops {
-		cs[i] = cand{op: op, orig: i}
-	}
+	cs := cands(x.ops)
 	s := &search{ctx: context.Background()}
 	for i := range cs {
 		if len(droppable(cs, i, i+1)) == 0 {
@@ -473,4 +475,12 @@ func assertOneMinimal(t *testing.T, x *Explanation) {
 			t.Fatalf("operation %d can go and the rest stays illegal:\n%s", i, x.Text())
 		}
 	}
+}
+
+func cands(ops []porcupine.Operation) []cand {
+	cs := make([]cand, len(ops))
+	for i, op := range ops {
+		cs[i] = cand{op: op, orig: i}
+	}
+	return cs
 }

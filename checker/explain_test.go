@@ -484,3 +484,25 @@ func cands(ops []porcupine.Operation) []cand {
 	}
 	return cs
 }
+
+// The workload's shape: 200 operations per key, a stale read in the
+// middle of one.
+func BenchmarkExplainTypicalKey(b *testing.B) {
+	events := syntheticKeys(2000, 10, 3)
+	at := -1
+	for i, e := range events {
+		if e.Key == "k3" && e.F == Read && e.Type == OK && e.Value != nil && i > len(events)/2 {
+			at = i
+			break
+		}
+	}
+	if at < 0 {
+		b.Fatal("no ok read of k3 to break")
+	}
+	events = breakRead(b, events, at, func(v int64) int64 { return v%5 + 1 })
+	for b.Loop() {
+		if _, err := Explain(context.Background(), events, "k3", ExplainOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

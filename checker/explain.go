@@ -271,7 +271,7 @@ func (x *Explanation) describe(set, keyOps []porcupine.Operation, events []Event
 // Text is the explanation as plain text, one item per line.
 func (x *Explanation) Text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s\n", x.Key, x.Headline)
+	fmt.Fprintf(&b, "%s on %s: %s\n", x.Anomaly, x.Key, x.Headline)
 	for _, o := range x.Operations {
 		fmt.Fprintf(&b, "  - %s\n", o)
 	}

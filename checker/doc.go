@@ -6,7 +6,9 @@
 // and refuses anything inconsistent, [Check] decides whether the client
 // operations are linearizable with porcupine, using a per-key register model,
 // and [WriteHTML] renders porcupine's visualization of the keys that failed,
-// with the nemesis's faults drawn beside the operations.
+// with the nemesis's faults drawn beside the operations. [Explain] shrinks a
+// failing key to a few operations that still cannot be linearized and says
+// in words what went wrong, with the faults and node states of that window.
 //
 // Interpretation of outcomes, which the model relies on:
 //   - ok: the operation took effect, between its invocation and completion.

@@ -109,7 +109,10 @@ func TestWriteHTMLSelectsKeys(t *testing.T) {
 // by 10 concurrent client slots: each operation takes effect at a random
 // instant inside its interval; about 1% time out (info, and the slot takes a
 // new process number); a partition/heal cycle runs throughout.
-func synthetic(n int, seed uint64) []Event {
+func synthetic(n int, seed uint64) []Event { return syntheticKeys(n, 100, seed) }
+
+// syntheticKeys is synthetic over keys k0..k(keys-1).
+func syntheticKeys(n, keys int, seed uint64) []Event {
 	type op struct {
 		p                  int
 		f, key             string
@@ -129,7 +132,7 @@ func synthetic(n int, seed uint64) []Event {
 	ops := make([]op, n)
 	for i := range ops {
 		s := slices.Index(clocks, slices.Min(clocks)) // the slot free first
-		o := op{p: procs[s], key: fmt.Sprintf("k%d", rng.IntN(100)), outcome: OK}
+		o := op{p: procs[s], key: fmt.Sprintf("k%d", rng.IntN(keys)), outcome: OK}
 		o.inv = clocks[s] + rng.Int64N(100)
 		o.lin = o.inv + 1 + rng.Int64N(1000)
 		o.ret = o.lin + 1 + rng.Int64N(1000)

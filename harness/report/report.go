@@ -44,6 +44,7 @@ type page struct {
 	HistoryHTML           string
 	Logs                  []string
 	Notes                 []string
+	Explanations          []explainItem
 }
 
 type faultRow struct {
@@ -54,7 +55,7 @@ type faultRow struct {
 // in the run directory.
 func Write(dir string) error {
 	var buf bytes.Buffer
-	if err := Render(&buf, os.DirFS(dir), dir); err != nil {
+	if err := render(&buf, os.DirFS(dir), dir, dir); err != nil {
 		return fmt.Errorf("report %s: %w", dir, err)
 	}
 	if err := writeFileAtomic(filepath.Join(dir, IndexFile), buf.Bytes()); err != nil {
@@ -66,6 +67,12 @@ func Write(dir string) error {
 // Render writes the report of the run directory fsys; name is the
 // directory's path as a user would pass it to raftcheck check.
 func Render(w io.Writer, fsys fs.FS, name string) error {
+	return render(w, fsys, name, "")
+}
+
+// render is Render; viewDir, when set, is where the explanations' small
+// views are written.
+func render(w io.Writer, fsys fs.FS, name, viewDir string) error {
 	r, err := load(fsys)
 	if err != nil {
 		return err
@@ -101,6 +108,9 @@ func Render(w io.Writer, fsys fs.FS, name string) error {
 		p.Notes = append(p.Notes, fmt.Sprintf("results.json counts %d ok, %d fail, %d info; the history has %d, %d, %d",
 			r.res.Counts.OK, r.res.Counts.Fail, r.res.Counts.Info, total.OK, total.Fail, total.Info))
 	}
+	var notes []string
+	p.Explanations, notes = explainRun(fsys, viewDir, r.res)
+	p.Notes = append(p.Notes, notes...)
 	if err := templates.ExecuteTemplate(w, "report.html.tmpl", p); err != nil {
 		return fmt.Errorf("render report: %w", err)
 	}

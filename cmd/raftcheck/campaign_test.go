@@ -213,3 +213,37 @@ func TestRepoCampaignSpecs(t *testing.T) {
 		t.Logf("%s: %d entries, %d runs", spec.Name, len(spec.Entries), len(runs))
 	}
 }
+
+// A within: search passes when one of its seeds is caught, stores that
+// seed's run, and fails with a note when none is.
+func TestCampaignWithinSearch(t *testing.T) {
+	spec := `name: search
+defaults:
+  backend: sim
+  time-limit: 5s
+runs:
+  - name: caught
+    unsafe: stale-reads
+    seed: 1
+    within: 5
+    expect: invalid
+  - name: missed
+    seed: 1
+    within: 2
+    expect: invalid
+`
+	code, out, sum, _, results := campaignFiles(t, spec)
+	if code != exitInvalid || len(sum.Runs) != 2 {
+		t.Fatalf("exit %d, %d runs; want 1 (the missed search) and 2 runs\n%s", code, len(sum.Runs), out)
+	}
+	caught, missed := sum.Runs[0], sum.Runs[1]
+	if caught.Outcome != campaign.Pass || caught.Verdict != "invalid" || caught.Label != "caught seeds 1..5" {
+		t.Errorf("caught: %+v", caught)
+	}
+	if _, err := os.Stat(filepath.Join(results, filepath.FromSlash(caught.Dir), "history.html")); err != nil {
+		t.Errorf("the caught seed's run was not stored: %v", err)
+	}
+	if missed.Outcome != campaign.Fail || missed.Dir != "" || !strings.Contains(strings.Join(missed.Notes, " "), "no invalid seed among 2") {
+		t.Errorf("missed: %+v", missed)
+	}
+}

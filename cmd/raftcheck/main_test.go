@@ -59,6 +59,22 @@ func TestSimVerdictsAndStore(t *testing.T) {
 	if code, out := raftcheck(t, "check", filepath.Join(dir, "latest")); code != exitValid {
 		t.Errorf("check of the valid run: exit %d\n%s", code, out)
 	}
+	// The replay from test.json alone is the same run, byte for byte.
+	first, err := filepath.EvalSymlinks(filepath.Join(dir, "latest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out := raftcheck(t, "test", "--replay", first, "--results", dir); code != exitValid {
+		t.Fatalf("replay: exit %d\n%s", code, out)
+	}
+	again, _ := filepath.EvalSymlinks(filepath.Join(dir, "latest"))
+	for _, f := range []string{"test.json", "history.jsonl"} {
+		a, _ := os.ReadFile(filepath.Join(first, f))
+		b, _ := os.ReadFile(filepath.Join(again, f))
+		if first == again || len(a) == 0 || string(a) != string(b) {
+			t.Errorf("replay of %s: %s differs (or was not written)", first, f)
+		}
+	}
 
 	code, out = raftcheck(t, "sim", "--seeds", "5", "--unsafe", "stale-reads", "--time-limit", "10s", "--results", dir)
 	if code != exitInvalid || !strings.Contains(out, "replay it with") {
@@ -77,15 +93,36 @@ func TestSimVerdictsAndStore(t *testing.T) {
 func TestDockerCampaign(t *testing.T) {
 	dockertest.Need(t)
 	dir := t.TempDir()
-	args := []string{"test", "--backend", "docker", "--nodes", "3", "--time-limit", "25s",
-		"--nemesis-interval", "4s", "--results", dir}
+	args := []string{"test", "--backend", "docker", "--nodes", "3", "--time-limit", "20s",
+		"--election-timeout", "300ms", "--nemesis-interval", "3s", "--results", dir}
 	code, out := raftcheck(t, args...)
 	t.Log(out)
 	if code != exitValid {
 		t.Fatalf("safe docker run: exit %d", code)
 	}
+	if strings.Contains(out, "\r") || !strings.Contains(out, "  ok ") {
+		t.Errorf("progress on a pipe must be plain lines, one per update")
+	}
 	if _, err := os.Stat(filepath.Join(dir, "latest", "nodes", "n1.log")); err != nil {
 		t.Errorf("node logs not collected: %v", err)
+	}
+	// The run replays from its test.json with the same settings.
+	first, err := filepath.EvalSymlinks(filepath.Join(dir, "latest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out = raftcheck(t, "test", "--replay", first, "--results", dir)
+	t.Log(out)
+	if code != exitValid {
+		t.Fatalf("replayed docker run: exit %d", code)
+	}
+	again, _ := filepath.EvalSymlinks(filepath.Join(dir, "latest"))
+	a, _ := os.ReadFile(filepath.Join(first, "test.json"))
+	b, _ := os.ReadFile(filepath.Join(again, "test.json"))
+	if first == again || len(a) == 0 || string(a) != string(b) ||
+		!strings.Contains(string(a), `"election_timeout": "300ms"`) || !strings.Contains(string(a), `"nemesis_interval": "3s"`) ||
+		!strings.Contains(string(a), `"image_id": "sha256:`) {
+		t.Errorf("the replay's test.json differs or lacks the settings:\n%s\n---\n%s", a, b)
 	}
 	code, out = raftcheck(t, append(args, "--unsafe", "stale-reads")...)
 	t.Log(out)

@@ -12,11 +12,12 @@ import (
 	"time"
 
 	"github.com/raftcheck/raftcheck/checker"
+	"github.com/raftcheck/raftcheck/harness/store"
 )
 
 // statusesFile holds the nodes' sampled states, one JSON object per line
 // (checker.StatusSample). Runs stored before it existed have none.
-const statusesFile = "statuses.jsonl"
+const statusesFile = store.StatusesFile
 
 // maxExplained is how many failing keys a report explains: the first few
 // say what went wrong; more would only make the page slow to render.
@@ -41,7 +42,7 @@ type explainItem struct {
 // explanation's small porcupine view is written there; otherwise a view is
 // linked only if one is already stored. Problems become notes: an
 // explanation is a help, never a reason for the report to fail.
-func explainRun(fsys fs.FS, viewDir string, res runResult) (items []explainItem, notes []string) {
+func explainRun(fsys fs.FS, viewDir string, res store.RunResult) (items []explainItem, notes []string) {
 	if res.Verdict != checker.Invalid || len(res.FailingKeys) == 0 {
 		return nil, nil
 	}

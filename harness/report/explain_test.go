@@ -12,12 +12,13 @@ import (
 	"github.com/raftcheck/raftcheck/checker"
 	"github.com/raftcheck/raftcheck/harness"
 	"github.com/raftcheck/raftcheck/harness/report"
+	"github.com/raftcheck/raftcheck/harness/store"
 )
 
 // storeRun checks and stores a hand-made history. Each op is
 // {process, f, value, invoke ms, complete ms} on key k8; a read's value is
 // what it returned.
-func storeRun(t *testing.T, root string, ops [][5]int64, nemesis []checker.Event) (harness.RunResult, string) {
+func storeRun(t *testing.T, root string, ops [][5]int64, nemesis []checker.Event) (store.RunResult, string) {
 	t.Helper()
 	type timed struct {
 		at    int64
@@ -49,12 +50,16 @@ func storeRun(t *testing.T, root string, ops [][5]int64, nemesis []checker.Event
 		events[i] = x.e
 		events[i].Index = i
 	}
-	cfg := harness.TestConfig{Name: "explained", Backend: "sim", Target: "raftnode", Nodes: 3, Workload: "register",
-		Nemesis: []string{"partition"}, TimeLimit: harness.Duration(time.Second), Concurrency: 4, Rate: 10, Seed: 7,
-		CheckTimeout: harness.Duration(time.Minute)}
-	out := harness.Outcome{Events: events, StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Duration: time.Second,
-		Faults: harness.FaultsFromHistory(events)}
-	res, dir, err := harness.CheckAndStore(context.Background(), root, cfg, out, false)
+	cfg := store.TestConfig{Name: "explained", Backend: "sim", Target: "raftnode", Nodes: 3, Workload: "register",
+		Nemesis: []string{"partition"}, TimeLimit: store.Duration(time.Second), Concurrency: 4, Rate: 10, Seed: 7,
+		CheckTimeout: store.Duration(time.Minute)}
+	var faults []store.Fault
+	for _, sp := range checker.FaultSpans(events) {
+		faults = append(faults, store.Fault{Action: sp.Label, Start: sp.Start, End: sp.End})
+	}
+	fin := harness.Finished{Config: cfg, StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Wall: time.Second,
+		Outcome: harness.Outcome{Events: events, Faults: faults}}
+	res, dir, err := harness.CheckAndStore(context.Background(), root, fin, false)
 	if err != nil {
 		t.Fatal(err)
 	}

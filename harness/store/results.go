@@ -3,10 +3,8 @@ package store
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -55,18 +53,10 @@ type Fault struct {
 	Evidence string `json:"evidence,omitempty"`
 }
 
-// StatusSample is one node's state at one instant, as the engine samples
-// it during a run (statuses.jsonl, one per line). A node that is down,
-// paused or does not answer is Up false with the rest empty.
-type StatusSample struct {
-	Time   int64  `json:"time"` // ns since the run started
-	Node   string `json:"node"`
-	Up     bool   `json:"up"`
-	Role   string `json:"role,omitempty"`
-	Term   uint64 `json:"term,omitempty"`
-	Leader string `json:"leader,omitempty"`
-	Commit uint64 `json:"commit,omitempty"`
-}
+// StatusSample is one line of statuses.jsonl: a node's state at one
+// instant, as the engine samples it. The checker owns the type (its
+// explanations read it, and it cannot import this package).
+type StatusSample = checker.StatusSample
 
 // WriteHistory writes events as dir/history.jsonl.
 func WriteHistory(dir string, events []checker.Event) error {
@@ -103,31 +93,6 @@ func WriteStatuses(dir string, samples []StatusSample) error {
 		return fmt.Errorf("write statuses: %w", err)
 	}
 	return nil
-}
-
-// ReadStatuses reads a run's statuses.jsonl; a run without one has none.
-func ReadStatuses(fsys fs.FS) ([]StatusSample, error) {
-	f, err := fsys.Open(StatusesFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []StatusSample
-	dec := json.NewDecoder(f)
-	for line := 1; ; line++ {
-		var s StatusSample
-		err := dec.Decode(&s)
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return out, fmt.Errorf("%s: record %d: %w", StatusesFile, line, err)
-		}
-		out = append(out, s)
-	}
 }
 
 func writeFile(path string, fill func(io.Writer) error) error {

@@ -74,6 +74,14 @@ type Backend interface {
 	End()
 }
 
+// InvariantChecker is implemented by a backend that checks the system's
+// own invariants while it runs (the simulator checks Raft's, after every
+// step of every node). A violation fails the run whatever its history.
+type InvariantChecker interface {
+	// Violation is the first invariant the run broke, nil if none.
+	Violation() error
+}
+
 // NodeStatus is a node's own view of the cluster.
 type NodeStatus struct {
 	Role   string // leader, follower, candidate, ...

@@ -35,6 +35,12 @@ type Outcome struct {
 	Faults   []store.Fault
 	Duration time.Duration // in the runtime's time
 	Notes    []string
+	// Invariant is the first invariant the backend saw broken ("" if
+	// none, or if the backend checks none).
+	Invariant string
+	// NotLive says how the cluster failed to serve after the final heal
+	// ("" if it elected a leader and acknowledged a write in time).
+	NotLive string
 }
 
 // run is one run in progress.
@@ -99,11 +105,12 @@ func Run(ctx context.Context, b Backend, cfg store.TestConfig, opts Options) (Ou
 		rt.Parallel(func() { r.sample(sctx) }, func() { r.progress(sctx) })
 	}
 	var runErr error
+	var notLive string
 	rt.Parallel(samplers, func() {
 		defer stopSamplers()
 		rt.Parallel(procs...)
 		b.End()
-		runErr = r.finish(ctx)
+		notLive, runErr = r.finish(ctx)
 	})
 	if runErr != nil {
 		return Outcome{}, runErr
@@ -112,24 +119,85 @@ func Run(ctx context.Context, b Backend, cfg store.TestConfig, opts Options) (Ou
 		return Outcome{}, fmt.Errorf("interrupted: %w", err)
 	}
 	events := r.rec.Events()
-	return Outcome{Events: events, Statuses: r.samples, Faults: r.faults.record(events),
-		Duration: rt.Now()}, nil
+	out := Outcome{Events: events, Statuses: r.samples, Faults: r.faults.record(events),
+		Duration: rt.Now(), NotLive: notLive}
+	if ic, ok := b.(InvariantChecker); ok {
+		if err := ic.Violation(); err != nil {
+			out.Invariant = err.Error()
+		}
+	}
+	return out, nil
 }
 
-// finish heals every fault, waits for the cluster to recover, and reads
-// every key once more: an acknowledged write that was lost shows here.
-func (r *run) finish(ctx context.Context) error {
+// finish heals every fault, checks that the cluster serves again, and
+// reads every key once more: an acknowledged write that was lost shows
+// here. A cluster that does not serve in time is not live, a verdict of
+// its own; one that never had a leader at all is a harness error (it
+// never formed: a setup problem, not a finding).
+func (r *run) finish(ctx context.Context) (notLive string, err error) {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("interrupted: %w", err)
+		return "", fmt.Errorf("interrupted: %w", err)
 	}
 	if err := r.healAll(ctx); err != nil {
-		return fmt.Errorf("final heal: %w", err)
+		return "", fmt.Errorf("final heal: %w", err)
 	}
-	if err := r.awaitLeader(ctx); err != nil {
-		return err
+	notLive = r.probeLiveness(ctx)
+	if notLive != "" {
+		if err := r.awaitLeader(ctx); err != nil && !r.formed() {
+			return "", err
+		}
 	}
 	r.finalReads(ctx)
-	return nil
+	return notLive, nil
+}
+
+// liveWithin is the bound on a healed cluster electing a leader and
+// acknowledging a write: ten election timeouts, and never less than five
+// seconds (containers restart killed nodes first).
+func (r *run) liveWithin() time.Duration {
+	return max(10*time.Duration(r.cfg.ElectionTimeout), 5*time.Second)
+}
+
+// probeLiveness writes a probe key until a write is acknowledged, within
+// liveWithin of the heal; "" if it was, else why not. The probe is an
+// operation of the history like any other.
+func (r *run) probeLiveness(ctx context.Context) string {
+	bound := r.liveWithin()
+	deadline := r.rt.Now() + bound
+	process := r.newProcess()
+	var seq uint64
+	for r.rt.Now() < deadline {
+		if ctx.Err() != nil {
+			return ""
+		}
+		if leader, _ := r.leader(ctx); leader != "" {
+			seq++
+			op := workload.Op{F: checker.Write, Key: "liveness", Value: int64(seq)}
+			res := r.perform(ctx, int(seq), process, op, workload.Session{ClientID: fmt.Sprintf("p%d", process), Seq: seq})
+			if res.Outcome == workload.OK {
+				return ""
+			}
+			if res.Outcome == workload.Info {
+				process, seq = r.newProcess(), 0
+			}
+		}
+		if r.rt.Sleep(ctx, 100*time.Millisecond) != nil {
+			return ""
+		}
+	}
+	if !r.formed() {
+		return fmt.Sprintf("the cluster never had a leader, and none came within %v of the final heal", bound)
+	}
+	if leader, _ := r.leader(ctx); leader == "" {
+		return fmt.Sprintf("no leader within %v (10 election timeouts) of the final heal", bound)
+	}
+	return fmt.Sprintf("a leader, but no write acknowledged within %v (10 election timeouts) of the final heal", bound)
+}
+
+func (r *run) formed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sawLeader
 }
 
 func (r *run) newProcess() int {
@@ -148,10 +216,7 @@ func (r *run) awaitLeader(ctx context.Context) error {
 			return nil
 		}
 		if r.rt.Now() >= deadline {
-			r.mu.Lock()
-			formed := r.sawLeader
-			r.mu.Unlock()
-			if !formed {
+			if !r.formed() {
 				return fmt.Errorf("no leader within %v of the final heal, nor at any time before it: the cluster never elected one (do the nodes reach each other? see the node logs)", time.Duration(r.cfg.Recovery))
 			}
 			return fmt.Errorf("no leader within %v of the final heal: the cluster did not recover", time.Duration(r.cfg.Recovery))

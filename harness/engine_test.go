@@ -182,8 +182,8 @@ func TestRunRetriesWithTheSession(t *testing.T) {
 	}
 }
 
-// A cluster that never elects and one that does not recover get errors
-// that say which.
+// A cluster that never elects is a harness error that says so; one that
+// elected but does not recover after the heal is not live.
 func TestRunLeaderErrors(t *testing.T) {
 	never := newFake()
 	never.leader = ""
@@ -193,9 +193,13 @@ func TestRunLeaderErrors(t *testing.T) {
 	}
 	stuck := newFake()
 	stuck.noLeader = true
-	_, err = Run(context.Background(), stuck, fakeConfig(), Options{})
-	if err == nil || !strings.Contains(err.Error(), "did not recover") {
-		t.Fatalf("no recovery: err = %v", err)
+	out, err := Run(context.Background(), stuck, fakeConfig(), Options{})
+	if err != nil || !strings.Contains(out.NotLive, "no leader within 5s") {
+		t.Fatalf("no recovery: not live %q, err %v; want a not-live verdict", out.NotLive, err)
+	}
+	healthy, err := Run(context.Background(), newFake(), fakeConfig(), Options{})
+	if err != nil || healthy.NotLive != "" {
+		t.Fatalf("healthy cluster: not live %q, err %v", healthy.NotLive, err)
 	}
 }
 

@@ -73,6 +73,10 @@ func CheckAndStore(ctx context.Context, root string, f Finished, htmlAlways bool
 	}
 	res.CheckDuration = store.Duration(time.Since(checkStart))
 	res.Verdict, res.Counts, res.FailingKeys = cr.Verdict, cr.Counts, cr.Failing()
+	res.Invariant, res.NotLive = out.Invariant, out.NotLive
+	if res.Invariant != "" {
+		res.Verdict = checker.Invalid // a broken invariant is a bug, whatever the history shows
+	}
 	if cr.Verdict != checker.Valid || htmlAlways {
 		if res.HTML, err = store.WriteHTMLView(dir, cr, out.Events, htmlAlways); err != nil {
 			return res, dir, err
@@ -144,6 +148,12 @@ func PrintSummary(w io.Writer, cfg store.TestConfig, res store.RunResult, dir st
 	}
 	for _, n := range res.Notes {
 		fmt.Fprintf(w, "  note: %s\n", n)
+	}
+	if res.Invariant != "" {
+		fmt.Fprintf(w, "  INVARIANT BROKEN: %s\n", res.Invariant)
+	}
+	if res.NotLive != "" {
+		fmt.Fprintf(w, "  NOT LIVE: %s\n", res.NotLive)
 	}
 	fmt.Fprintf(w, "  verdict: %s", strings.ToUpper(res.Verdict.String()))
 	if len(res.FailingKeys) > 0 {

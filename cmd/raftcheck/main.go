@@ -20,15 +20,17 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/raftcheck/raftcheck/harness/store"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
 // Exit statuses, Jepsen's plus one for harness failures.
 const (
-	exitValid   = 0
-	exitInvalid = 1
-	exitUnknown = 2
-	exitHarness = 3
+	exitValid   = store.ExitValid
+	exitInvalid = store.ExitInvalid
+	exitUnknown = store.ExitUnknown
+	exitNotLive = store.ExitNotLive
+	exitHarness = store.ExitHarness
 )
 
 const usage = `raftcheck: prove a Raft system linearizable under faults
@@ -42,7 +44,9 @@ usage:
   raftcheck serve [--results results] [--addr 127.0.0.1:8080]   browse the results store
 
 Run 'raftcheck COMMAND -h' for a command's flags.
-Exit status: 0 linearizable, 1 not linearizable, 2 unknown, 3 harness error.
+Exit status: 0 linearizable, 1 not linearizable (or a Raft invariant broken),
+2 unknown, 3 harness error, 4 not live (no leader and write within 10
+election timeouts of the final heal).
 `
 
 func main() {

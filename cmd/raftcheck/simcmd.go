@@ -44,11 +44,11 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 
 	start := time.Now()
 	done, unknown := 0, 0
-	var failed *runner.SeedResult[checker.Verdict]
+	var failed *runner.SeedResult[int]
 	var harnessErr error
-	runner.Sweep(ctx, first, *seeds, *workers, func(seed uint64) (checker.Verdict, error) {
+	runner.Sweep(ctx, first, *seeds, *workers, func(seed uint64) (int, error) {
 		return checkSeed(ctx, base, seed)
-	}, func(r runner.SeedResult[checker.Verdict]) bool {
+	}, func(r runner.SeedResult[int]) bool {
 		done++
 		switch {
 		case r.Err != nil:
@@ -56,12 +56,12 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 				harnessErr = fmt.Errorf("seed %d: %w", r.Seed, r.Err)
 			}
 			return false
-		case r.Value == checker.Invalid:
+		case r.Value == exitInvalid || r.Value == exitNotLive:
 			if failed == nil || r.Seed < failed.Seed {
 				failed = &r
 			}
 			return false
-		case r.Value == checker.Unknown:
+		case r.Value == exitUnknown:
 			unknown++
 			fmt.Fprintf(stdout, "seed %d: check timed out (unknown)\n", r.Seed)
 		}
@@ -79,7 +79,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	case ctx.Err() != nil:
 		return exitHarness, ctx.Err()
 	}
-	fmt.Fprintf(stdout, "all %d seeds linearizable (%d unknown) in %v\n", done, unknown, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "all %d seeds linearizable and live (%d unknown) in %v\n", done, unknown, time.Since(start).Round(time.Millisecond))
 	if unknown > 0 {
 		return exitUnknown, nil
 	}
@@ -92,24 +92,29 @@ func isSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-// checkSeed runs base at seed in the simulator and checks it.
-func checkSeed(ctx context.Context, base store.TestConfig, seed uint64) (checker.Verdict, error) {
+// checkSeed runs base at seed in the simulator and checks it: the exit
+// status its run would have.
+func checkSeed(ctx context.Context, base store.TestConfig, seed uint64) (int, error) {
 	base.Seed = seed
 	tc, err := sim.Resolve(base)
 	if err != nil {
-		return checker.Unknown, err
+		return exitHarness, err
 	}
 	fin, err := sim.Run(ctx, tc)
 	if err != nil {
-		return checker.Unknown, err
+		return exitHarness, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(tc.CheckTimeout))
 	defer cancel()
 	res, err := checker.Check(cctx, fin.Outcome.Events)
 	if err != nil {
-		return checker.Unknown, err
+		return exitHarness, err
 	}
-	return res.Verdict, nil
+	verdict := res.Verdict
+	if fin.Outcome.Invariant != "" {
+		verdict = checker.Invalid
+	}
+	return store.RunResult{Verdict: verdict, NotLive: fin.Outcome.NotLive}.ExitCode(), nil
 }
 
 // storeFailure runs the failing seed again (runs are deterministic),
@@ -125,6 +130,13 @@ func storeFailure(ctx context.Context, f *runner.Flags, base store.TestConfig, s
 		return exitHarness, err
 	}
 	harness.PrintSummary(stdout, tc, res, dir)
-	fmt.Fprintf(stdout, "\nseed %d is NOT linearizable; replay it with:\n  raftcheck test --replay %s\n", seed, dir)
-	return exitCode(res.Verdict), nil
+	what := "is NOT linearizable"
+	switch {
+	case res.Invariant != "":
+		what = "broke a Raft invariant"
+	case res.NotLive != "" && res.Verdict != checker.Invalid:
+		what = "is NOT live after the final heal"
+	}
+	fmt.Fprintf(stdout, "\nseed %d %s; replay it with:\n  raftcheck test --replay %s\n", seed, what, dir)
+	return res.ExitCode(), nil
 }

@@ -40,7 +40,7 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 		return exitHarness, err
 	}
 	harness.PrintSummary(stdout, tc, res, dir)
-	return exitCode(res.Verdict), nil
+	return res.ExitCode(), nil
 }
 
 func exitCode(v checker.Verdict) int {

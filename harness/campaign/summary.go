@@ -130,7 +130,17 @@ func NewRecord(run Run, tc store.TestConfig, root string, started time.Time, wal
 	}
 	r.Verdict = res.Verdict.String()
 	r.Outcome = Judge(run.Expect, res.Verdict)
+	if res.NotLive != "" && res.Verdict != checker.Invalid {
+		// Not live is a finding of its own: never what a spec expects.
+		r.Verdict, r.Outcome = "not-live", Fail
+	}
 	r.Counts, r.FailingKeys, r.Notes, r.HTML = res.Counts, res.FailingKeys, res.Notes, res.HTML
+	if res.Invariant != "" {
+		r.Notes = append(r.Notes, "invariant broken: "+res.Invariant)
+	}
+	if res.NotLive != "" {
+		r.Notes = append(r.Notes, "not live: "+res.NotLive)
+	}
 	return r
 }
 

@@ -80,7 +80,7 @@ func render(w io.Writer, fsys fs.FS, name, viewDir string) error {
 	v := r.res.Verdict.String()
 	p := page{Cfg: r.cfg, Res: r.res, ConfigJSON: r.cfgJSON, Dir: name,
 		Nemesis: strings.Join(r.cfg.Nemesis, ", "), Started: r.res.StartedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
-		Verdict: v, VerdictUpper: strings.ToUpper(v), VerdictText: verdictText(r.res.Verdict, r.res.FailingKeys),
+		Verdict: v, VerdictUpper: strings.ToUpper(v), VerdictText: verdictText(r.res),
 		FailingKeys: r.res.FailingKeys, Logs: r.logs}
 	if p.Nemesis == "" {
 		p.Nemesis = "none"
@@ -117,14 +117,22 @@ func render(w io.Writer, fsys fs.FS, name, viewDir string) error {
 	return nil
 }
 
-func verdictText(v checker.Verdict, failing []string) string {
-	switch v {
-	case checker.Valid:
-		return "linearizable: every operation fits one order consistent with real time"
-	case checker.Invalid:
-		return fmt.Sprintf("not linearizable: %d key(s) have no valid order", len(failing))
+func verdictText(res store.RunResult) string {
+	var text string
+	switch {
+	case res.Invariant != "":
+		text = "a Raft invariant broke: " + res.Invariant
+	case res.Verdict == checker.Valid:
+		text = "linearizable: every operation fits one order consistent with real time"
+	case res.Verdict == checker.Invalid:
+		text = fmt.Sprintf("not linearizable: %d key(s) have no valid order", len(res.FailingKeys))
+	default:
+		text = "unknown: the check did not finish in its time (it is not valid)"
 	}
-	return "unknown: the check did not finish in its time (it is not valid)"
+	if res.NotLive != "" {
+		text += "; NOT LIVE: " + res.NotLive
+	}
+	return text
 }
 
 func newFaultRow(f store.Fault) faultRow {

@@ -60,6 +60,9 @@ func (n *simNode) Send(msgs []raft.Message) {
 		if to == nil {
 			continue
 		}
+		if n.s.violation == nil {
+			n.s.checked(n.s.chk.Sent(m))
+		}
 		if m.Type == raft.MsgVoteResp && !m.Reject {
 			n.s.react.votedFor(n.id)
 		}
@@ -99,6 +102,9 @@ func (n *simNode) process() {
 		n.failed = err
 		n.crash()
 		return
+	}
+	if n.s.violation == nil { // from the first violation on, the rest is its consequences
+		n.s.checked(n.s.chk.Observe(n.id, n.rep.RaftView()))
 	}
 	st := n.rep.Status()
 	if leader := st.Role == "leader"; leader != n.leader {

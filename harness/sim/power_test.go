@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +28,31 @@ func TestUnsafeModesAreCaught(t *testing.T) {
 				}
 			}
 			t.Fatalf("%s: no violation in %d seeds: the nemesis, workload or simulated faults are too weak", mode, limit)
+		})
+	}
+}
+
+// The invariant checks, run after every step of every node, name the
+// rule a deliberate bug breaks, often long before the history shows it.
+func TestInvariantsCatchUnsafeModes(t *testing.T) {
+	for mode, rule := range map[string]string{
+		"forget-vote":        "Durable term and vote",
+		"vote-any-log":       "Leader Completeness",
+		"commit-prior-term":  "Leader Completeness",
+		"ack-before-persist": "Durable term and vote",
+	} {
+		t.Run(mode, func(t *testing.T) {
+			for seed := uint64(1); seed <= 100; seed++ {
+				_, fin := simulate(t, testConfig(seed, 20*time.Second, mode))
+				if inv := fin.Outcome.Invariant; inv != "" {
+					if !strings.Contains(inv, rule) {
+						t.Logf("seed %d broke another rule first: %s", seed, inv)
+					}
+					t.Logf("%s: seed %d: %s", mode, seed, inv)
+					return
+				}
+			}
+			t.Fatalf("%s: no invariant broken in 100 seeds", mode)
 		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/raftcheck/raftcheck/harness/store"
 	"github.com/raftcheck/raftcheck/nemesis"
 	"github.com/raftcheck/raftcheck/node/raft"
+	"github.com/raftcheck/raftcheck/node/raft/invariant"
 	"github.com/raftcheck/raftcheck/node/replica"
 	"github.com/raftcheck/raftcheck/node/storage/memstore"
 )
@@ -54,6 +55,10 @@ type Simulator struct {
 	reactiveCut  bool
 	fig8         *figure8
 	figure8Armed bool
+	// chk checks Raft's invariants after every step of every node;
+	// violation is the first it found.
+	chk       *invariant.Checker
+	violation error
 	// ended is set when the workload phase is over.
 	ended bool
 }
@@ -87,6 +92,7 @@ func New(tc store.TestConfig) (*Simulator, error) {
 		s.ids = append(s.ids, raft.NodeID(fmt.Sprintf("n%d", i+1)))
 	}
 	s.react = newReactive(s)
+	s.chk = invariant.New(s.ids...)
 	phase := harness.Stream(tc.Seed, "tick-phase")
 	for _, id := range s.ids {
 		n := &simNode{id: id, s: s, disk: &memstore.Store{}}
@@ -146,6 +152,17 @@ func (s *Simulator) strike(a nemesis.Action) {
 	}
 	if s.act != nil {
 		s.act(a)
+	}
+}
+
+// Violation is the first Raft invariant the run broke, nil if none.
+func (s *Simulator) Violation() error { return s.violation }
+
+// checked records the first invariant violation; later ones are its
+// consequences.
+func (s *Simulator) checked(err error) {
+	if err != nil && s.violation == nil {
+		s.violation = fmt.Errorf("at %v: %w", time.Duration(s.clock.now), err)
 	}
 }
 

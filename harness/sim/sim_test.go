@@ -41,6 +41,9 @@ func TestSafeRunsAreValid(t *testing.T) {
 		if res.Counts.OK < 200 || bit < 3 {
 			t.Fatalf("seed %d: the run did too little: %+v, %d faults bit of %v", tc.Seed, res.Counts, bit, fin.Outcome.Faults)
 		}
+		if fin.Outcome.Invariant != "" || fin.Outcome.NotLive != "" {
+			t.Fatalf("seed %d: invariant %q, not live %q", tc.Seed, fin.Outcome.Invariant, fin.Outcome.NotLive)
+		}
 		for _, n := range fin.Notes {
 			if bytes.Contains([]byte(n), []byte("node stopped itself")) {
 				t.Fatalf("seed %d: %s", tc.Seed, n)

@@ -14,8 +14,17 @@ import (
 
 // RunResult is results.json: the verdict and the figures of one run.
 type RunResult struct {
-	Test          string             `json:"test"`
-	Verdict       checker.Verdict    `json:"verdict"`
+	Test string `json:"test"`
+	// Verdict is the linearizability checker's, made invalid by a broken
+	// invariant (Invariant) whatever the history.
+	Verdict checker.Verdict `json:"verdict"`
+	// Invariant names the first Raft invariant the run broke, where the
+	// backend checks them (the simulator).
+	Invariant string `json:"invariant,omitempty"`
+	// NotLive says how the cluster failed to elect a leader and
+	// acknowledge a write within 10 election timeouts of the final heal;
+	// empty when it did.
+	NotLive string `json:"not_live,omitempty"`
 	Counts        checker.Counts     `json:"counts"`
 	FailingKeys   []string           `json:"failing_keys,omitempty"`
 	Latency       map[string]Latency `json:"latency"`
@@ -30,6 +39,30 @@ type RunResult struct {
 	// Notes hold backend observations: nodes that stopped on an error,
 	// faults that did not bite, simulator statistics.
 	Notes []string `json:"notes,omitempty"`
+}
+
+// Exit statuses of a run, and of raftcheck: Jepsen's, plus harness
+// failures and liveness.
+const (
+	ExitValid   = 0
+	ExitInvalid = 1 // not linearizable, or a Raft invariant broken
+	ExitUnknown = 2 // the check did not finish
+	ExitHarness = 3 // the harness could not do its job
+	ExitNotLive = 4 // safe as far as seen, but no service after the final heal
+)
+
+// ExitCode is the exit status a run's result calls for: a safety
+// violation first, then a liveness failure, then an unfinished check.
+func (r RunResult) ExitCode() int {
+	switch {
+	case r.Verdict == checker.Invalid:
+		return ExitInvalid
+	case r.NotLive != "":
+		return ExitNotLive
+	case r.Verdict == checker.Unknown:
+		return ExitUnknown
+	}
+	return ExitValid
 }
 
 // Latency summarises completed operations' latencies.

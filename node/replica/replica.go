@@ -203,6 +203,10 @@ func (r *Replica) answer(p *pendingReq, resp Response) {
 	p.done(resp)
 }
 
+// RaftView is the core's read-only view, for invariant checkers (the
+// simulator's): callers must not step it.
+func (r *Replica) RaftView() *raft.RawNode { return r.rn }
+
 // Status reports the replica's state.
 func (r *Replica) Status() Status {
 	st := r.rn.Status()

@@ -24,7 +24,7 @@ type RunResult struct {
 	// NotLive says how the cluster failed to elect a leader and
 	// acknowledge a write within 10 election timeouts of the final heal;
 	// empty when it did.
-	NotLive string `json:"not_live,omitempty"`
+	NotLive       string             `json:"not_live,omitempty"`
 	Counts        checker.Counts     `json:"counts"`
 	FailingKeys   []string           `json:"failing_keys,omitempty"`
 	Latency       map[string]Latency `json:"latency"`

@@ -69,6 +69,18 @@ func Validate(c store.TestConfig) error {
 			errs = append(errs, fmt.Errorf("--nemesis: %w", err))
 		}
 	}
+	var last store.Duration
+	for i, ta := range c.Schedule {
+		switch {
+		case ta.At < last:
+			errs = append(errs, fmt.Errorf("schedule: action %d at %v comes before the one before it", i, ta.At))
+		case ta.At > c.TimeLimit:
+			errs = append(errs, fmt.Errorf("schedule: action %d at %v is past the time limit %v", i, ta.At, c.TimeLimit))
+		case !nemesis.Known(ta.Action.F):
+			errs = append(errs, fmt.Errorf("schedule: action %d: unknown f %q", i, ta.Action.F))
+		}
+		last = ta.At
+	}
 	if _, _, err := replica.ParseUnsafe(c.Unsafe); err != nil {
 		errs = append(errs, fmt.Errorf("--unsafe: %w", err))
 	}

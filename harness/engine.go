@@ -94,7 +94,10 @@ func Run(ctx context.Context, b Backend, cfg store.TestConfig, opts Options) (Ou
 	for slot := range cfg.Concurrency {
 		procs = append(procs, func() { r.client(ctx, slot, end) })
 	}
-	if clockNemesis {
+	switch {
+	case len(cfg.Schedule) > 0:
+		procs = append(procs, func() { r.scripted(ctx, cfg.Schedule) })
+	case clockNemesis:
 		procs = append(procs, func() { r.nemesis(ctx, end) })
 	}
 	// The samplers run until the final reads are done, in their own

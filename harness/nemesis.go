@@ -35,6 +35,18 @@ func (r *run) nemesis(ctx context.Context, end time.Duration) {
 	}
 }
 
+// scripted runs an explicit schedule: each action at its time.
+func (r *run) scripted(ctx context.Context, schedule []store.TimedAction) {
+	for _, ta := range schedule {
+		if wait := time.Duration(ta.At) - r.rt.Now(); wait > 0 {
+			if r.rt.Sleep(ctx, wait) != nil {
+				return
+			}
+		}
+		r.act(ta.Action)
+	}
+}
+
 // act applies one action and records it: an invoke/info pair in the
 // history (the info carries the error, if any), and for a fault the
 // evidence that it bit. Every action of every nemesis goes through here.

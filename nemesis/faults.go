@@ -33,6 +33,15 @@ type Faults interface {
 // fault (HealAll).
 const HealAllF = "heal-all"
 
+// Known reports whether f is an action Apply can carry out.
+func Known(f string) bool {
+	switch f {
+	case "partition", "heal", "kill", "start", "pause", "resume":
+		return true
+	}
+	return false
+}
+
 // IsFault reports whether an action's f puts a fault in force (as
 // opposed to undoing one).
 func IsFault(f string) bool {

@@ -39,6 +39,7 @@ usage:
   raftcheck test  [--backend docker|sim] [--nodes 5] [--nemesis partition,kill,pause] [--time-limit 60s] ...
   raftcheck sim   --seeds N [--seed START] [--unsafe MODE] [test flags]
   raftcheck check PATH        (a run directory or a history.jsonl)
+  raftcheck shrink RUN [--time-budget 3m]   the smallest simulated run that still fails the same way
   raftcheck cleanup           remove containers and networks left by an interrupted run
   raftcheck campaign --spec FILE [--junit PATH]   run the tests a YAML spec lists
   raftcheck serve [--results results] [--addr 127.0.0.1:8080]   browse the results store
@@ -76,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = cmdSim(ctx, args[1:], stdout, stderr)
 	case "check":
 		code, err = cmdCheck(ctx, args[1:], stdout, stderr)
+	case "shrink":
+		code, err = cmdShrink(ctx, args[1:], stdout, stderr)
 	case "cleanup":
 		code, err = cmdCleanup(ctx, args[1:], stdout)
 	case "campaign":

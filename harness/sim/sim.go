@@ -128,6 +128,10 @@ func (s *Simulator) Runtime() harness.Runtime { return s.rt }
 // Figure 8 choreography instead of the clock-driven schedule.
 func (s *Simulator) Begin(act func(nemesis.Action)) bool {
 	s.act = act
+	if len(s.tc.Schedule) > 0 {
+		s.react.p = 0 // an explicit schedule is the whole nemesis
+		return false
+	}
 	if !s.knobs.Figure8 {
 		return true
 	}

@@ -2,9 +2,12 @@ package store
 
 import (
 	"encoding/json"
+
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/raftcheck/raftcheck/nemesis"
 )
 
 // TestConfig is test.json: every effective setting of a run, resolved
@@ -50,6 +53,17 @@ type TestConfig struct {
 	// BackendConfig holds the backend's own resolved settings: the
 	// simulator's knobs as drawn from the seed, docker's image and its ID.
 	BackendConfig json.RawMessage `json:"backend_config,omitempty"`
+
+	// Schedule, when set, is the nemesis: exactly these actions at these
+	// times since the run started, instead of a schedule drawn from the
+	// seed (raftcheck shrink writes one).
+	Schedule []TimedAction `json:"schedule,omitempty"`
+}
+
+// TimedAction is one action of an explicit schedule.
+type TimedAction struct {
+	At     Duration       `json:"at"`
+	Action nemesis.Action `json:"action"`
 }
 
 // ReplayCommand is a command line that runs this test again with every
@@ -87,6 +101,9 @@ func (c *TestConfig) ReplayCommand() string {
 	}
 	if c.Backend == "docker" && json.Unmarshal(c.BackendConfig, &image) == nil && image.Image != "" {
 		b.WriteString(" --image " + image.Image)
+	}
+	if len(c.Schedule) > 0 {
+		fmt.Fprintf(&b, "   # not the same run: its %d scheduled actions are in test.json only; use --replay", len(c.Schedule))
 	}
 	return b.String()
 }

@@ -65,6 +65,10 @@ type Config struct {
 	Args   []string // extra flags for every node, after the target's own
 	RunID  string   // value of LabelRun; default: a timestamp
 	Logger *slog.Logger
+	// LazyFS keeps each node's data directory on lazyfs (harness/lazyfs)
+	// over its volume, so LoseUnfsynced can simulate a power failure. The
+	// containers then get /dev/fuse and CAP_SYS_ADMIN.
+	LazyFS bool
 }
 
 // Cluster is a running cluster in containers. Its methods are
@@ -81,6 +85,12 @@ type Cluster struct {
 
 	mu     sync.Mutex     // serializes faults
 	grudge nemesis.Grudge // the partition in force; nil: none
+	loss   *nemesis.LinkFault
+	// What the last LoseUnfsynced, Corrupt and Degrade did, per node,
+	// for Evidence.
+	lost      map[string]loseResult
+	corrupted map[string]nemesis.Corruption
+	counters  map[string]linkCounters // loss counters when Degrade returned
 }
 
 type node struct {
@@ -124,7 +134,8 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{cfg: cfg, log: log, provider: p, api: p.Client(), byName: map[string]*node{},
-		http: workload.NewHTTPClient(4 * cfg.Nodes)}
+		http: workload.NewHTTPClient(4 * cfg.Nodes), lost: map[string]loseResult{},
+		corrupted: map[string]nemesis.Corruption{}, counters: map[string]linkCounters{}}
 	if err := c.start(ctx); err != nil {
 		if cerr := c.Close(ctx); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("and cleaning up after it: %w", cerr))
@@ -238,6 +249,10 @@ func (c *Cluster) createNode(ctx context.Context, n *node, args []string) error 
 	t := c.cfg.Target
 	clientPort := network.MustParsePort(fmt.Sprintf("%d/tcp", t.ClientPort))
 	nwName := c.network.Name
+	var env map[string]string
+	if c.cfg.LazyFS {
+		env = map[string]string{"RAFTCHECK_LAZYFS": t.DataDir}
+	}
 	req := testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
 			Image:          t.Image,
@@ -247,12 +262,18 @@ func (c *Cluster) createNode(ctx context.Context, n *node, args []string) error 
 			ExposedPorts:   []string{clientPort.String()},
 			Networks:       []string{nwName},
 			NetworkAliases: map[string][]string{nwName: {n.name}},
+			Env:            env,
 			HostConfigModifier: func(hc *container.HostConfig) {
 				hc.CapAdd = append(hc.CapAdd, "NET_ADMIN")
 				hc.PortBindings = network.PortMap{clientPort: {{
 					HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(n.hostPort)}}}
-				hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Target: t.DataDir,
+				hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Target: c.diskDir(),
 					VolumeOptions: &mount.VolumeOptions{Labels: c.labels(n.name)}})
+				if c.cfg.LazyFS {
+					hc.CapAdd = append(hc.CapAdd, "SYS_ADMIN")
+					hc.Devices = append(hc.Devices, container.DeviceMapping{
+						PathOnHost: "/dev/fuse", PathInContainer: "/dev/fuse", CgroupPermissions: "rwm"})
+				}
 			},
 			EndpointSettingsModifier: func(es map[string]*network.EndpointSettings) {
 				if s := es[nwName]; s != nil {

@@ -154,3 +154,15 @@ func (fs fsyncer) dir(dir string) error {
 	}
 	return nil
 }
+
+// RecordOffsets returns the offset of every record in a segment file's
+// contents that decodes, in order, and the offset where decoding stopped
+// (len(data) when every record decodes). The harness uses it to tear or
+// damage a record precisely (harness/docker, Cluster.Corrupt).
+func RecordOffsets(data []byte) (offs []int64, end int64) {
+	stop, _, _ := scanSegment(data, func(off int, _ byte, _ []byte) error {
+		offs = append(offs, int64(off))
+		return nil
+	})
+	return offs, int64(stop)
+}

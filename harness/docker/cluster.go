@@ -67,7 +67,9 @@ type Config struct {
 	Logger *slog.Logger
 	// LazyFS keeps each node's data directory on lazyfs (harness/lazyfs)
 	// over its volume, so LoseUnfsynced can simulate a power failure. The
-	// containers then get /dev/fuse and CAP_SYS_ADMIN.
+	// containers then get /dev/fuse and CAP_SYS_ADMIN. lazyfs runs in the
+	// node's container, so on such a cluster every Kill is a power
+	// failure too: what the node did not fsync dies with the container.
 	LazyFS bool
 }
 

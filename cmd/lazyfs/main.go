@@ -1,7 +1,7 @@
 // Command lazyfs mounts a directory that forgets everything not fsynced
 // when told to (see harness/lazyfs), and tells a running mount what to do.
 //
-//	lazyfs mount --backing DIR --mountpoint DIR [--control SOCKET]
+//	lazyfs mount --backing DIR --mountpoint DIR [--journal] [--control SOCKET]
 //	lazyfs stats [--control SOCKET]   # the volatile layer, as JSON
 //	lazyfs lose  [--control SOCKET]   # discard it and fence the mount; prints what was discarded
 //
@@ -44,10 +44,11 @@ func run(args []string) error {
 	case "mount":
 		backing := fs.String("backing", "", "the directory that holds what is durable")
 		mountpoint := fs.String("mountpoint", "", "where to mount")
+		journal := fs.Bool("journal", false, "any fsync commits every pending file name (as ext4's journal does); default: a name needs its directory's fsync")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		return mount(*backing, *mountpoint, *control)
+		return mount(lazyfs.Options{Backing: *backing, Mountpoint: *mountpoint, Journal: *journal}, *control)
 	case "stats", "lose":
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
@@ -63,9 +64,9 @@ func run(args []string) error {
 	return fmt.Errorf("unknown command %q: mount, stats or lose", args[0])
 }
 
-func mount(backing, mountpoint, control string) error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	f, err := lazyfs.Mount(lazyfs.Options{Backing: backing, Mountpoint: mountpoint, Logger: log})
+func mount(opts lazyfs.Options, control string) error {
+	opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	f, err := lazyfs.Mount(opts)
 	if err != nil {
 		return err
 	}

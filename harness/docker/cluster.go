@@ -65,13 +65,26 @@ type Config struct {
 	Args   []string // extra flags for every node, after the target's own
 	RunID  string   // value of LabelRun; default: a timestamp
 	Logger *slog.Logger
-	// LazyFS keeps each node's data directory on lazyfs (harness/lazyfs)
-	// over its volume, so LoseUnfsynced can simulate a power failure. The
+	// LazyFS, unless "", keeps each node's data directory on lazyfs
+	// (harness/lazyfs) over its volume, so LoseUnfsynced can simulate a
+	// power failure: LazyFSStrict (a new file name is durable once its
+	// directory is fsynced, as POSIX promises) or LazyFSJournal (any
+	// fsync commits every name, as ext4's journal does in practice). The
 	// containers then get /dev/fuse and CAP_SYS_ADMIN. lazyfs runs in the
 	// node's container, so on such a cluster every Kill is a power
 	// failure too: what the node did not fsync dies with the container.
-	LazyFS bool
+	LazyFS LazyFSMode
 }
+
+// LazyFSMode says whether and how nodes keep their data on lazyfs.
+type LazyFSMode string
+
+// The modes of Config.LazyFS.
+const (
+	LazyFSOff     LazyFSMode = ""
+	LazyFSStrict  LazyFSMode = "strict"
+	LazyFSJournal LazyFSMode = "journal"
+)
 
 // Cluster is a running cluster in containers. Its methods are
 // safe for concurrent use; fault injections are serialized.
@@ -120,6 +133,9 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	if cfg.Target.Image == "" || cfg.Target.Args == nil || cfg.Target.Status == nil || cfg.Target.ClientPort == 0 {
 		return nil, fmt.Errorf("docker: target %q lacks an image, Args, Status or ClientPort: start from Raftnode() or Etcd()", cfg.Target.Name)
+	}
+	if cfg.LazyFS != LazyFSOff && cfg.LazyFS != LazyFSStrict && cfg.LazyFS != LazyFSJournal {
+		return nil, fmt.Errorf("docker: Config.LazyFS = %q; want \"\", %q or %q", cfg.LazyFS, LazyFSStrict, LazyFSJournal)
 	}
 	if cfg.RunID == "" {
 		cfg.RunID = time.Now().UTC().Format("20060102T150405.000000000Z")
@@ -252,8 +268,11 @@ func (c *Cluster) createNode(ctx context.Context, n *node, args []string) error 
 	clientPort := network.MustParsePort(fmt.Sprintf("%d/tcp", t.ClientPort))
 	nwName := c.network.Name
 	var env map[string]string
-	if c.cfg.LazyFS {
+	if c.cfg.LazyFS != LazyFSOff {
 		env = map[string]string{"RAFTCHECK_LAZYFS": t.DataDir}
+		if c.cfg.LazyFS == LazyFSJournal {
+			env["RAFTCHECK_LAZYFS_FLAGS"] = "--journal"
+		}
 	}
 	req := testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
@@ -271,7 +290,7 @@ func (c *Cluster) createNode(ctx context.Context, n *node, args []string) error 
 					HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(n.hostPort)}}}
 				hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Target: c.diskDir(),
 					VolumeOptions: &mount.VolumeOptions{Labels: c.labels(n.name)}})
-				if c.cfg.LazyFS {
+				if c.cfg.LazyFS != LazyFSOff {
 					hc.CapAdd = append(hc.CapAdd, "SYS_ADMIN")
 					hc.Devices = append(hc.Devices, container.DeviceMapping{
 						PathOnHost: "/dev/fuse", PathInContainer: "/dev/fuse", CgroupPermissions: "rwm"})

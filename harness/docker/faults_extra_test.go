@@ -46,7 +46,7 @@ func TestLoseUnfsyncedMajority(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			c := startClusterCfg(t, Config{Nodes: 3, Args: args, LazyFS: true})
+			c := startClusterCfg(t, Config{Nodes: 3, Args: args, LazyFS: LazyFSStrict})
 			leader := waitLeader(t, c, anyLeader)
 			for v := int64(1); v <= 3; v++ {
 				writeRead(t, c, leader, "k", v)

@@ -20,7 +20,7 @@ const backingDir = "/var/lib/raftcheck/backing"
 
 // diskDir is where the node's volume, the durable bytes, is mounted.
 func (c *Cluster) diskDir() string {
-	if c.cfg.LazyFS {
+	if c.cfg.LazyFS != LazyFSOff {
 		return backingDir
 	}
 	return c.cfg.Target.DataDir
@@ -41,7 +41,7 @@ type loseResult struct {
 // 0 bytes); a paused node is refused, since nothing can enter it to
 // reach its lazyfs: resume it first.
 func (c *Cluster) LoseUnfsynced(ctx context.Context, names ...string) (map[string]int64, error) {
-	if !c.cfg.LazyFS {
+	if c.cfg.LazyFS == LazyFSOff {
 		return nil, errors.New("lose-unfsynced: the cluster's data directories are not on lazyfs (start it with Config.LazyFS)")
 	}
 	var nodes []*node

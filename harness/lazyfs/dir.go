@@ -260,21 +260,33 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fs.InodeEmb
 	return toErrno(fsyncDir(to.path()))
 }
 
-// Fsync of a directory makes its file entries durable as they are now:
-// the backing directory gets a link to each live file's backing inode
-// and loses the names no longer live, then is fsynced.
+// Fsync of a directory makes its file entries durable as they are now
+// (in journal mode, every directory's).
 func (d *dirNode) Fsync(ctx context.Context, _ fs.FileHandle, flags uint32) syscall.Errno {
 	d.lfs.mu.Lock()
 	defer d.lfs.mu.Unlock()
 	if d.lfs.fenced() {
 		return syscall.EIO
 	}
+	if d.lfs.journal {
+		return toErrno(d.lfs.commitNames())
+	}
+	return toErrno(d.commitNames())
+}
+
+// commitNames makes the directory's file entries durable as they are
+// now: the backing directory gets a link to each live file's backing
+// inode and loses the names no longer live, then is fsynced.
+func (d *dirNode) commitNames() error {
+	if d.removed {
+		return nil
+	}
 	live := d.liveFiles()
 	dir := d.path()
 	for _, name := range sortedKeys(d.durable) {
 		if live[name] != d.durable[name] {
 			if err := d.dropDurable(name); err != nil {
-				return toErrno(err)
+				return err
 			}
 		}
 	}
@@ -284,11 +296,11 @@ func (d *dirNode) Fsync(ctx context.Context, _ fs.FileHandle, flags uint32) sysc
 			continue
 		}
 		if err := os.Link(d.lfs.inodePath(fl.id), filepath.Join(dir, name)); err != nil {
-			return toErrno(err)
+			return err
 		}
 		d.durable[name] = fl
 	}
-	return toErrno(fsyncDir(dir))
+	return fsyncDir(dir)
 }
 
 // liveFiles are the directory's file entries now.

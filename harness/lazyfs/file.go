@@ -152,6 +152,9 @@ func (fl *fileNode) Fsync(ctx context.Context, _ fs.FileHandle, flags uint32) sy
 		return toErrno(err)
 	}
 	fl.floor, fl.extents, fl.truncated, fl.unsynced = fl.size, nil, false, 0
+	if fl.lfs.journal {
+		return toErrno(fl.lfs.commitNames())
+	}
 	return 0
 }
 

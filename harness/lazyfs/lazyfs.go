@@ -11,7 +11,9 @@
 //     backing inode and fsyncs it there.
 //   - File names created, renamed or removed since the directory's last
 //     fsync. The fsync of a directory makes its current file entries
-//     durable: backing hard links are added and removed to match.
+//     durable: backing hard links are added and removed to match. In
+//     journal mode (Options.Journal), any fsync commits every directory's
+//     names, as ext4's and XFS's metadata journals do in practice.
 //
 // Lose (over the control socket: `lazyfs lose`) reports the volatile
 // layer's size and fences the mount: from then on every operation fails
@@ -59,6 +61,12 @@ type Options struct {
 	Mountpoint string
 	// Logger receives the fences and failures; nil discards.
 	Logger *slog.Logger
+	// Journal makes any fsync, of a file or a directory, commit every
+	// pending file name change in every directory, as the metadata
+	// journal of ext4 or XFS does; file data still needs its own fsync.
+	// Without it (strict, POSIX) a name is durable only once its
+	// directory is fsynced.
+	Journal bool
 }
 
 // Stats is the size of the volatile layer.
@@ -84,6 +92,8 @@ type FS struct {
 	log     *slog.Logger
 	server  *fuse.Server
 
+	journal bool
+
 	mu     sync.Mutex // guards everything below and every node's state
 	lost   bool
 	nextID uint64
@@ -104,7 +114,7 @@ func Mount(opts Options) (*FS, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	f := &FS{backing: backing, log: opts.Logger, nextID: 1}
+	f := &FS{backing: backing, log: opts.Logger, nextID: 1, journal: opts.Journal}
 	root := &dirNode{lfs: f, durable: map[string]*fileNode{}}
 	tree, err := f.load(root)
 	if err != nil {
@@ -191,6 +201,16 @@ func (f *FS) Lose() Stats {
 	}
 	f.log.Warn("lazyfs: volatile layer lost; the mount is fenced", "bytes", s.Bytes, "files", s.Files, "dirents", s.Dirents)
 	return s
+}
+
+// commitNames makes every directory's file names durable (journal mode).
+func (f *FS) commitNames() error {
+	for _, d := range f.dirs {
+		if err := d.commitNames(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // fenced is the check at the top of every operation, under f.mu.

@@ -30,12 +30,15 @@ func fuseUsable(t *testing.T) {
 type disk struct {
 	t                   *testing.T
 	backing, mountpoint string
+	journal             bool
 	fs                  *FS
 }
 
-func newDisk(t *testing.T) *disk {
+func newDisk(t *testing.T) *disk { return newDiskJournal(t, false) }
+
+func newDiskJournal(t *testing.T, journal bool) *disk {
 	fuseUsable(t)
-	d := &disk{t: t, backing: t.TempDir(), mountpoint: t.TempDir()}
+	d := &disk{t: t, backing: t.TempDir(), mountpoint: t.TempDir(), journal: journal}
 	d.mount()
 	t.Cleanup(func() {
 		if d.fs != nil {
@@ -47,7 +50,7 @@ func newDisk(t *testing.T) *disk {
 
 func (d *disk) mount() {
 	d.t.Helper()
-	f, err := Mount(Options{Backing: d.backing, Mountpoint: d.mountpoint})
+	f, err := Mount(Options{Backing: d.backing, Mountpoint: d.mountpoint, Journal: d.journal})
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -149,6 +152,27 @@ func TestNewNameNeedsDirectoryFsync(t *testing.T) {
 	}
 	if got := d.read("f"); got != "<absent>" {
 		t.Errorf("after the crash, read %q; the name was never fsynced", got)
+	}
+}
+
+// In journal mode any fsync commits every pending name, in every
+// directory; data still needs its own file's fsync.
+func TestJournalCommitsNames(t *testing.T) {
+	d := newDiskJournal(t, true)
+	if err := os.Mkdir(d.path("sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d.write("sub/a", "unsynced", false)
+	d.write("b", "synced", true) // commits sub/a's name too
+	d.write("c", "late", false)
+	d.crash()
+	got := []string{d.read("sub/a"), d.read("b"), d.read("c")}
+	want := []string{"", "synced", "<absent>"}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Errorf("after the crash: sub/a, b, c read %q; want %q", got, want)
+			break
+		}
 	}
 }
 

@@ -97,10 +97,13 @@ func TestDegradeLinks(t *testing.T) {
 	c := startCluster(t, 3)
 	nodes := c.Nodes()
 	leader := waitLeader(t, c, anyLeader)
-	lf := nemesis.LinkFault{Links: nemesis.Isolate(nodes, leader), Loss: 0.3}
-	timed(t, "degrade (30% around the leader)", func() error { return c.Degrade(ctx, lf) })
+	// 10%: with more, TCP's retransmission timeouts (200 ms and up) pass
+	// the test's 300 ms election timeout, and reads fail for seconds on
+	// end (unconfirmed leadership): right, but slow to test.
+	lf := nemesis.LinkFault{Links: nemesis.Isolate(nodes, leader), Loss: 0.1}
+	timed(t, "degrade (10% around the leader)", func() error { return c.Degrade(ctx, lf) })
 	mustBite(t, c, nemesis.Action{F: "degrade", Name: "loss-isolate", Link: &lf})
-	writeRead(t, c, leader, "lossy", 1)
+	writeRead(t, c, waitLeader(t, c, anyLeader), "lossy", 1)
 
 	// One way only, and a node killed meanwhile gets it when started.
 	var follower string

@@ -68,7 +68,8 @@ func (c *Cluster) Corrupt(ctx context.Context, name, kind string) (nemesis.Corru
 	if err != nil {
 		return nemesis.Corruption{}, fmt.Errorf("corrupt %s: %w", name, err)
 	}
-	cor.Kind, cor.File = kind, path.Join(walDir, file)
+	// The path as the node sees it (on lazyfs, the mount's).
+	cor.Kind, cor.File = kind, path.Join(c.cfg.Target.DataDir, "wal", file)
 	if err := c.writeFile(ctx, n, walDir, file, data); err != nil {
 		return nemesis.Corruption{}, fmt.Errorf("corrupt %s: %w", name, err)
 	}

@@ -135,11 +135,18 @@ func TestDegradeLinks(t *testing.T) {
 }
 
 // A torn tail is cut off and the node carries on; a flipped byte in the
-// middle of the log stops the node with the file and offset.
+// middle of the log stops the node with the file and offset. On lazyfs
+// the damage goes to the durable bytes, under the mount.
 func TestCorruptLog(t *testing.T) {
 	needDocker(t)
+	for _, mode := range []LazyFSMode{LazyFSOff, LazyFSStrict} {
+		t.Run("lazyfs="+string(mode), func(t *testing.T) { testCorruptLog(t, mode) })
+	}
+}
+
+func testCorruptLog(t *testing.T, mode LazyFSMode) {
 	ctx := context.Background()
-	c := startCluster(t, 3)
+	c := startClusterCfg(t, Config{Nodes: 3, Args: testArgs, LazyFS: mode})
 	leader := waitLeader(t, c, anyLeader)
 	for v := int64(1); v <= 5; v++ {
 		writeRead(t, c, leader, "k", v)

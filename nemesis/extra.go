@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 )
 
 // Faults beyond partition, kill and pause. A backend takes them by
@@ -12,19 +14,28 @@ import (
 // fault silently not injected.
 
 // LinkFault degrades directed links between nodes: each packet on them is
-// dropped with probability Loss.
+// dropped with probability Loss, and the data on them is held for Delay.
 type LinkFault struct {
 	// Links names the links as a grudge does: Links[to] lists the nodes
 	// whose packets to receives degraded. It may be asymmetric.
 	Links Grudge `json:"links"`
-	// Loss is the probability, in (0, 1], that a packet is dropped.
-	Loss float64 `json:"loss"`
+	// Loss is the probability, in [0, 1], that a packet is dropped.
+	Loss float64 `json:"loss,omitempty"`
+	// Delay is added latency (the docker backend needs Config.Latency).
+	Delay time.Duration `json:"delay,omitempty"`
 }
 
-// Check reports a LinkFault that names no link or a loss out of range.
+// Check reports a LinkFault that names no link, does nothing, or has a
+// loss or delay out of range.
 func (lf LinkFault) Check() error {
-	if lf.Loss <= 0 || lf.Loss > 1 {
-		return fmt.Errorf("nemesis: loss %v: want a probability in (0, 1]", lf.Loss)
+	if lf.Loss < 0 || lf.Loss > 1 {
+		return fmt.Errorf("nemesis: loss %v: want a probability in [0, 1]", lf.Loss)
+	}
+	if lf.Delay < 0 {
+		return fmt.Errorf("nemesis: delay %v: want a non-negative duration", lf.Delay)
+	}
+	if lf.Loss == 0 && lf.Delay == 0 {
+		return fmt.Errorf("nemesis: a link fault with neither loss nor delay")
 	}
 	for _, froms := range lf.Links {
 		if len(froms) > 0 {
@@ -141,8 +152,13 @@ func applyExtra(ctx context.Context, f Faults, a Action) (handled bool, err erro
 // nextExtra picks a fault of the kinds in ExtraKinds.
 func (s *Schedule) nextExtra(kind, leader string, target func() string) (fault, recovery Action) {
 	switch kind {
-	case "loss":
-		loss := []float64{0.1, 0.3, 0.5}[s.rng.IntN(3)]
+	case "loss", "latency":
+		lf := &LinkFault{}
+		if kind == "loss" {
+			lf.Loss = []float64{0.1, 0.3, 0.5}[s.rng.IntN(3)]
+		} else {
+			lf.Delay = []time.Duration{20 * time.Millisecond, 100 * time.Millisecond, 300 * time.Millisecond}[s.rng.IntN(3)]
+		}
 		var name string
 		var g Grudge
 		switch s.rng.IntN(3) {
@@ -157,7 +173,11 @@ func (s *Schedule) nextExtra(kind, leader string, target func() string) (fault, 
 			nodes := s.shuffled()
 			name, g = "loss-one-way", Grudge{nodes[0]: {nodes[1]}}
 		}
-		return Action{F: "degrade", Name: name, Link: &LinkFault{Links: g, Loss: loss}}, Action{F: "restore-links"}
+		lf.Links = g
+		if kind == "latency" {
+			name = "latency" + strings.TrimPrefix(name, "loss")
+		}
+		return Action{F: "degrade", Name: name, Link: lf}, Action{F: "restore-links"}
 	case "lose-unfsynced":
 		victims := []string{target()}
 		name := "lose-one"

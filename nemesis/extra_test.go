@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // basic takes only the faults every backend takes, and records them.
@@ -72,6 +73,8 @@ func TestExtraFaultsNeedTheirInterface(t *testing.T) {
 	for _, bad := range []Action{
 		{F: "degrade", Link: &LinkFault{Links: Grudge{"n1": {"n2"}}, Loss: 1.5}},
 		{F: "degrade", Link: &LinkFault{Loss: 0.5}},
+		{F: "degrade", Link: &LinkFault{Links: Grudge{"n1": {"n2"}}}},
+		{F: "degrade", Link: &LinkFault{Links: Grudge{"n1": {"n2"}}, Delay: -time.Second}},
 		{F: "degrade"},
 		{F: "corrupt", Name: "shred", Nodes: []string{"n1"}},
 	} {
@@ -90,7 +93,7 @@ func TestParseExtraKinds(t *testing.T) {
 	if all, _ := ParseKinds("all"); slices.Contains(all, "loss") {
 		t.Errorf("all includes a fault not every backend takes: %v", all)
 	}
-	if _, err := ParseKinds("loss,latency"); err == nil {
+	if _, err := ParseKinds("loss,jitter"); err == nil {
 		t.Error("unknown kind accepted")
 	}
 }
@@ -119,6 +122,7 @@ func TestScheduleExtraKinds(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"degrade loss-isolate", "degrade loss-halves", "degrade loss-one-way",
+		"degrade latency-isolate", "degrade latency-halves", "degrade latency-one-way",
 		"lose-unfsynced lose-one", "lose-unfsynced lose-majority", "corrupt torn-tail"} {
 		if !seen[want] {
 			t.Errorf("200 faults never included %q; saw %v", want, seen)

@@ -32,6 +32,10 @@ func (a Action) String() string {
 	switch {
 	case a.Grudge != nil:
 		return fmt.Sprintf("%s %s", a.F, a.Name)
+	case a.Link != nil && a.Link.Delay > 0 && a.Link.Loss > 0:
+		return fmt.Sprintf("%s %s %.0f%% +%v", a.F, a.Name, 100*a.Link.Loss, a.Link.Delay)
+	case a.Link != nil && a.Link.Delay > 0:
+		return fmt.Sprintf("%s %s +%v", a.F, a.Name, a.Link.Delay)
 	case a.Link != nil:
 		return fmt.Sprintf("%s %s %.0f%%", a.F, a.Name, 100*a.Link.Loss)
 	case a.F == "corrupt":
@@ -47,10 +51,10 @@ func (a Action) String() string {
 var Kinds = []string{"partition", "kill", "pause"}
 
 // ExtraKinds are the fault families only some backends take (see
-// extra.go): packet loss on links, power failure (losing what was not
-// fsynced), and a torn write at the tail of a node's log. "all" does
-// not include them: name them.
-var ExtraKinds = []string{"loss", "lose-unfsynced", "torn-tail"}
+// extra.go): packet loss and latency on links, power failure (losing what
+// was not fsynced), and a torn write at the tail of a node's log. "all"
+// does not include them: name them.
+var ExtraKinds = []string{"loss", "latency", "lose-unfsynced", "torn-tail"}
 
 // ParseKinds checks a comma-separated --nemesis value. "none" or "" is
 // no faults; "all" is every kind of Kinds.
@@ -115,7 +119,7 @@ func (s *Schedule) Next(leader string) (fault, recovery Action) {
 		return s.nodes[s.rng.IntN(len(s.nodes))]
 	}
 	switch kind := s.kinds[s.rng.IntN(len(s.kinds))]; kind {
-	case "loss", "lose-unfsynced", "torn-tail":
+	case "loss", "latency", "lose-unfsynced", "torn-tail":
 		return s.nextExtra(kind, leader, target)
 	case "partition":
 		name, g := s.partition(leader)

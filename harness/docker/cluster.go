@@ -74,6 +74,9 @@ type Config struct {
 	// node's container, so on such a cluster every Kill is a power
 	// failure too: what the node did not fsync dies with the container.
 	LazyFS LazyFSMode
+	// Latency routes every incoming peer connection through netdelay
+	// (harness/netdelay), so Degrade can add latency to links.
+	Latency bool
 }
 
 // LazyFSMode says whether and how nodes keep their data on lazyfs.
@@ -267,9 +270,12 @@ func (c *Cluster) createNode(ctx context.Context, n *node, args []string) error 
 	t := c.cfg.Target
 	clientPort := network.MustParsePort(fmt.Sprintf("%d/tcp", t.ClientPort))
 	nwName := c.network.Name
-	var env map[string]string
+	env := map[string]string{}
+	if c.cfg.Latency {
+		env["RAFTCHECK_DELAY_PORT"] = strconv.Itoa(t.PeerPort)
+	}
 	if c.cfg.LazyFS != LazyFSOff {
-		env = map[string]string{"RAFTCHECK_LAZYFS": t.DataDir}
+		env["RAFTCHECK_LAZYFS"] = t.DataDir
 		if c.cfg.LazyFS == LazyFSJournal {
 			env["RAFTCHECK_LAZYFS_FLAGS"] = "--journal"
 		}

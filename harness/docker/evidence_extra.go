@@ -3,6 +3,7 @@ package docker
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 
+	"github.com/raftcheck/raftcheck/harness/netdelay"
 	"github.com/raftcheck/raftcheck/nemesis"
 )
 
@@ -52,6 +54,16 @@ func (c *Cluster) degradeEvidence(ctx context.Context, a nemesis.Action) (bool, 
 	}
 	after := c.readCounters(ctx)
 	var lines []string
+	if a.Link.Delay > 0 {
+		bit, detail := c.delayEvidence(ctx, a.Link)
+		if a.Link.Loss == 0 {
+			return bit, detail
+		}
+		if !bit {
+			return false, detail
+		}
+		lines = append(lines, detail)
+	}
 	var dropped uint64
 	for _, to := range sortedKeys(a.Link.Links) {
 		for _, from := range a.Link.Links[to] {
@@ -76,6 +88,50 @@ func (c *Cluster) degradeEvidence(ctx context.Context, a nemesis.Action) (bool, 
 	return dropped > 0, summary
 }
 
+// delayEvidence reads what each delayed node's netdelay held, per
+// source, since the delays changed: it bit if some delayed link carried
+// data and every one that did held it for (nearly) the delay.
+func (c *Cluster) delayEvidence(ctx context.Context, lf *nemesis.LinkFault) (bool, string) {
+	var lines []string
+	carried, short := 0, 0
+	for _, to := range sortedKeys(lf.Links) {
+		n := c.byName[to]
+		if n == nil {
+			continue
+		}
+		code, out, err := c.exec(ctx, n, "netdelay", "stats")
+		var stats []netdelay.LinkStats
+		if err == nil && code == 0 {
+			err = json.Unmarshal([]byte(out), &stats)
+		} else if err == nil {
+			err = fmt.Errorf("netdelay stats exited %d: %s", code, out)
+		}
+		if err != nil {
+			lines = append(lines, fmt.Sprintf("%s: %v", to, err))
+			continue
+		}
+		for _, from := range lf.Links[to] {
+			f := c.byName[from]
+			if f == nil {
+				continue
+			}
+			i := slices.IndexFunc(stats, func(s netdelay.LinkStats) bool { return s.Source == f.ip.String() })
+			if i < 0 || stats[i].Chunks == 0 {
+				lines = append(lines, fmt.Sprintf("%s<-%s carried nothing", to, from))
+				continue
+			}
+			s := stats[i]
+			carried++
+			if s.MaxHeld < lf.Delay*9/10 {
+				short++
+			}
+			lines = append(lines, fmt.Sprintf("%s<-%s held %d chunks (%d bytes) up to %v, delay %v",
+				to, from, s.Chunks, s.Bytes, s.MaxHeld.Round(time.Millisecond), s.Delay))
+		}
+	}
+	return carried > 0 && short == 0, fmt.Sprintf("delay %v: ", lf.Delay) + strings.Join(lines, "; ")
+}
+
 func (c *Cluster) restoreEvidence(ctx context.Context) (bool, string) {
 	counters := c.readCounters(ctx)
 	var bad, clean []string
@@ -89,10 +145,20 @@ func (c *Cluster) restoreEvidence(ctx context.Context) (bool, string) {
 			clean = append(clean, n)
 		}
 	}
+	delayed := ""
+	if c.cfg.Latency {
+		for _, n := range c.nodes {
+			code, out, err := c.exec(ctx, n, "cat", "/etc/raftcheck/delay")
+			if err == nil && code == 0 && strings.TrimSpace(out) != "" {
+				bad = append(bad, fmt.Sprintf("%s still delays: %s", n.name, out))
+			}
+		}
+		delayed = "; no delays"
+	}
 	if len(bad) > 0 {
 		return false, strings.Join(bad, "; ")
 	}
-	return len(clean) > 0, "no loss rules on " + strings.Join(clean, ", ")
+	return len(clean) > 0, "no loss rules on " + strings.Join(clean, ", ") + delayed
 }
 
 func (c *Cluster) loseEvidence(ctx context.Context, a nemesis.Action) (bool, string) {

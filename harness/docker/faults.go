@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/client"
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
 
+	"github.com/raftcheck/raftcheck/harness/netdelay"
 	"github.com/raftcheck/raftcheck/nemesis"
 )
 
@@ -32,6 +33,7 @@ const (
 	dropFileDir  = "/etc"
 	dropFileRel  = "raftcheck/drop"
 	lossFileRel  = "raftcheck/loss"
+	delayFileRel = "raftcheck/delay"
 )
 
 // Partition makes each node drop every packet from the nodes its grudge
@@ -230,10 +232,11 @@ func (c *Cluster) listening(ctx context.Context, n *node) error {
 
 // writeFaultFiles stores the network faults in force for the entrypoint
 // to apply at the next start: the IPs to drop, and the loss probability
-// with the IPs it applies to. The engine copies into stopped containers
-// too.
+// with the IPs it applies to; and the delays, which netdelay also reads
+// while it runs. The engine copies into stopped containers too.
 func (c *Cluster) writeFaultFiles(ctx context.Context, n *node) error {
-	files := map[string]string{dropFileRel: strings.Join(c.dropIPs(n), "\n") + "\n", lossFileRel: ""}
+	files := map[string]string{dropFileRel: strings.Join(c.dropIPs(n), "\n") + "\n", lossFileRel: "",
+		delayFileRel: string(netdelay.FormatDelays(c.delays(n)))}
 	if p, ips := c.lossArgs(n); len(ips) > 0 {
 		files[lossFileRel] = p + "\n" + strings.Join(ips, "\n") + "\n"
 	}
@@ -243,7 +246,7 @@ func (c *Cluster) writeFaultFiles(ctx context.Context, n *node) error {
 	if err := tw.WriteHeader(&tar.Header{Name: dir + "/", Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
 		return err
 	}
-	for _, name := range []string{dropFileRel, lossFileRel} {
+	for _, name := range []string{dropFileRel, lossFileRel, delayFileRel} {
 		body := files[name]
 		if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))}); err != nil {
 			return err

@@ -175,3 +175,40 @@ func testCorruptLog(t *testing.T, mode LazyFSMode) {
 	mustBite(t, c, nemesis.Action{F: "start", Nodes: followers[1:]})
 	writeRead(t, c, leader, "k", 7) // the other two carry on
 }
+
+// Latency through netdelay: with the leader's followers hearing it 150 ms
+// late, a write cannot commit sooner; the evidence shows the data held.
+func TestLatency(t *testing.T) {
+	needDocker(t)
+	ctx := context.Background()
+	c := startClusterCfg(t, Config{Nodes: 3, Args: testArgs, Latency: true})
+	leader := waitLeader(t, c, anyLeader)
+	writeRead(t, c, leader, "k", 1)
+	var followers []string
+	for _, n := range c.Nodes() {
+		if n != leader {
+			followers = append(followers, n)
+		}
+	}
+	delay := 150 * time.Millisecond
+	lf := nemesis.LinkFault{Links: nemesis.Grudge{followers[0]: {leader}, followers[1]: {leader}}, Delay: delay}
+	timed(t, "degrade (+150ms leader to followers)", func() error { return c.Degrade(ctx, lf) })
+	mustBite(t, c, nemesis.Action{F: "degrade", Name: "latency-from-leader", Link: &lf})
+	cl := workload.NewRaftnodeClient(c.ClientAddr(leader), workload.NewHTTPClient(2))
+	write := func(v int64) (time.Duration, workload.Result) {
+		began := time.Now()
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		r := cl.Write(wctx, "k", v, workload.Session{ClientID: "latency", Seq: uint64(v)})
+		return time.Since(began), r
+	}
+	took, r := write(2)
+	t.Logf("a write with the followers 150 ms behind: %v, %s", took.Round(time.Millisecond), r.Outcome)
+	if r.Outcome == workload.OK && took < delay {
+		t.Errorf("a write committed in %v, sooner than the %v its acknowledgement needs", took, delay)
+	}
+	timed(t, "restore links", func() error { return c.RestoreLinks(ctx) })
+	mustBite(t, c, nemesis.Action{F: "restore-links"})
+	took, r = write(3)
+	t.Logf("a write after restore: %v, %s", took.Round(time.Millisecond), r.Outcome)
+}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/raftcheck/raftcheck/nemesis"
 )
@@ -38,10 +40,13 @@ func (c *Cluster) Degrade(ctx context.Context, lf nemesis.LinkFault) error {
 			}
 		}
 	}
+	if lf.Delay > 0 && !c.cfg.Latency {
+		return errors.New("degrade: latency needs the cluster started with Config.Latency (peer traffic through netdelay)")
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.loss = &nemesis.LinkFault{Links: lf.Links, Loss: lf.Loss}
-	err := c.applyLossAll(ctx)
+	c.loss = &nemesis.LinkFault{Links: lf.Links, Loss: lf.Loss, Delay: lf.Delay}
+	err := errors.Join(c.applyLossAll(ctx), c.applyDelayAll(ctx))
 	// The baseline for Evidence: the counters as the fault begins.
 	c.counters = c.readCounters(ctx)
 	return err
@@ -52,7 +57,41 @@ func (c *Cluster) RestoreLinks(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.loss = nil
-	return c.applyLossAll(ctx)
+	return errors.Join(c.applyLossAll(ctx), c.applyDelayAll(ctx))
+}
+
+// applyDelayAll writes every node's delay file, which its netdelay
+// re-reads within 100 ms (or its entrypoint at the next start). A paused
+// node's netdelay applies it when resumed.
+func (c *Cluster) applyDelayAll(ctx context.Context) error {
+	if !c.cfg.Latency {
+		return nil
+	}
+	errs := make([]error, len(c.nodes))
+	var wg sync.WaitGroup
+	for i, n := range c.nodes {
+		wg.Go(func() { errs[i] = c.writeFaultFiles(ctx, n) })
+	}
+	wg.Wait()
+	err := errors.Join(errs...)
+	if err == nil {
+		time.Sleep(300 * time.Millisecond) // netdelay polls every 100 ms
+	}
+	return err
+}
+
+// delays returns the latency n's netdelay must add per source IP.
+func (c *Cluster) delays(n *node) map[netip.Addr]time.Duration {
+	d := map[netip.Addr]time.Duration{}
+	if c.loss == nil || c.loss.Delay <= 0 {
+		return d
+	}
+	for _, from := range c.loss.Links[n.name] {
+		if f := c.byName[from]; f != nil {
+			d[f.ip] = c.loss.Delay
+		}
+	}
+	return d
 }
 
 func (c *Cluster) applyLossAll(ctx context.Context) error {
@@ -80,7 +119,7 @@ func (c *Cluster) applyLossAll(ctx context.Context) error {
 // lossArgs returns the probability (as raftcheck-loss takes it) and the
 // source IPs n must drop at random under the link fault in force.
 func (c *Cluster) lossArgs(n *node) (string, []string) {
-	if c.loss == nil {
+	if c.loss == nil || c.loss.Loss == 0 {
 		return "", nil
 	}
 	var ips []string

@@ -69,6 +69,7 @@ func NeedEtcd(t testing.TB) {
 var prepareEtcd = sync.OnceValue(func() string {
 	if os.Getenv("RAFTCHECK_DOCKER_BUILD") == "1" {
 		if err := build([]string{"go", "build", "-trimpath", "-o", "bin/lazyfs", "./cmd/lazyfs"},
+			[]string{"go", "build", "-trimpath", "-o", "bin/netdelay", "./cmd/netdelay"},
 			[]string{"docker", "build", "-q", "-f", "Dockerfile.etcd", "-t", EtcdImage, "."}); err != nil {
 			return "building the etcd image failed: " + err.Error()
 		}
@@ -90,6 +91,7 @@ func buildImage() error {
 		[]string{"scripts/base-image.sh"},
 		[]string{"go", "build", "-trimpath", "-o", "bin/raftnode", "./cmd/raftnode"},
 		[]string{"go", "build", "-trimpath", "-o", "bin/lazyfs", "./cmd/lazyfs"},
+		[]string{"go", "build", "-trimpath", "-o", "bin/netdelay", "./cmd/netdelay"},
 		[]string{"docker", "build", "-q", "-f", "Dockerfile.node", "-t", Image, "."},
 	)
 }

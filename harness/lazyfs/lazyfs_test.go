@@ -348,3 +348,35 @@ func TestFileLayer(t *testing.T) {
 		t.Errorf("after fsync: dirty %v, read %q", fl.dirty(), read())
 	}
 }
+
+// Directories are durable at once, the names in them only with their
+// directory's fsync: the pattern of etcd's first WAL segment (a file in
+// wal.tmp, fsynced; wal.tmp renamed to wal; the parent fsynced), which
+// keeps the segment only if wal.tmp (or wal) was fsynced too.
+func TestRenamedDirectoryKeepsOnlySyncedNames(t *testing.T) {
+	for _, syncTmp := range []bool{false, true} {
+		d := newDisk(t)
+		if err := os.Mkdir(d.path("wal.tmp"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		d.write("wal.tmp/0.wal", "segment", true)
+		if syncTmp {
+			d.syncDir("wal.tmp")
+		}
+		if err := os.Rename(d.path("wal.tmp"), d.path("wal")); err != nil {
+			t.Fatal(err)
+		}
+		d.syncDir(".")
+		d.crash()
+		want := "<absent>"
+		if syncTmp {
+			want = "segment"
+		}
+		if got := d.read("wal/0.wal"); got != want {
+			t.Errorf("wal.tmp fsynced %v: wal/0.wal reads %q, want %q", syncTmp, got, want)
+		}
+		if got := d.read("wal.tmp/0.wal"); got != "<absent>" {
+			t.Errorf("the renamed directory's old name still holds a file: %q", got)
+		}
+	}
+}

@@ -11,11 +11,15 @@ base-image:
 # The raftnode image from the static binary.
 image: base-image
 	CGO_ENABLED=0 go build -trimpath -o bin/raftnode ./cmd/raftnode
+	CGO_ENABLED=0 go build -trimpath -o bin/lazyfs ./cmd/lazyfs
+	CGO_ENABLED=0 go build -trimpath -o bin/netdelay ./cmd/netdelay
 	docker build -f Dockerfile.node -t $(NODE_IMAGE) .
 
 # etcd (Debian's etcd-server 3.4) on the same base: the second target,
 # raftcheck test --target etcd.
 etcd-image: base-image
+	CGO_ENABLED=0 go build -trimpath -o bin/lazyfs ./cmd/lazyfs
+	CGO_ENABLED=0 go build -trimpath -o bin/netdelay ./cmd/netdelay
 	docker build -f Dockerfile.etcd -t $(ETCD_IMAGE) .
 
 # raftnode and etcd side by side in containers: throughput, latency and

@@ -18,6 +18,9 @@ func Apply(ctx context.Context, f Faults, a Action) error {
 		}
 		return errors.Join(errs...)
 	}
+	if handled, err := applyExtra(ctx, f, a); handled {
+		return err
+	}
 	switch a.F {
 	case "partition":
 		return f.Partition(ctx, a.Grudge)
@@ -35,13 +38,20 @@ func Apply(ctx context.Context, f Faults, a Action) error {
 	return fmt.Errorf("nemesis: unknown action %q", a.F)
 }
 
-// HealAll undoes every fault: heal the network, resume paused nodes,
-// start killed ones. Backends treat these as no-ops where nothing is
-// wrong, so it is safe to call at the end of any run.
+// HealAll undoes every fault: heal the network, restore degraded links,
+// resume paused nodes, start killed ones. Backends treat these as no-ops
+// where nothing is wrong, so it is safe to call at the end of any run.
+// (A node whose log was damaged beyond repair does not start: that is
+// the error its start returns.)
 func HealAll(ctx context.Context, f Faults) error {
 	nodes := f.Nodes()
+	var restore error
+	if lf, ok := f.(LinkFaults); ok {
+		restore = lf.RestoreLinks(ctx)
+	}
 	return errors.Join(
 		f.Heal(ctx),
+		restore,
 		Apply(ctx, f, Action{F: "resume", Nodes: nodes}),
 		Apply(ctx, f, Action{F: "start", Nodes: nodes}),
 	)

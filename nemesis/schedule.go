@@ -10,12 +10,16 @@ import (
 
 // Action is one nemesis step, recorded in the history as it happens.
 type Action struct {
-	// F is the operation: partition, heal, kill, start, pause, resume.
+	// F is the operation: partition, heal, kill, start, pause, resume;
+	// degrade, restore-links, lose-unfsynced, corrupt (extra.go).
 	F string `json:"f"`
-	// Name says which fault this is, e.g. "halves", "isolate-leader".
+	// Name says which fault this is, e.g. "halves", "isolate-leader";
+	// for corrupt, the corruption (TornTail, FlipByte).
 	Name   string   `json:"name,omitempty"`
 	Nodes  []string `json:"nodes,omitempty"`
 	Grudge Grudge   `json:"grudge,omitempty"`
+	// Link is the link fault of a degrade.
+	Link *LinkFault `json:"link,omitempty"`
 }
 
 // Describe renders the action for the history's value field.
@@ -28,17 +32,32 @@ func (a Action) String() string {
 	switch {
 	case a.Grudge != nil:
 		return fmt.Sprintf("%s %s", a.F, a.Name)
+	case a.Link != nil && a.Link.Delay > 0 && a.Link.Loss > 0:
+		return fmt.Sprintf("%s %s %.0f%% +%v", a.F, a.Name, 100*a.Link.Loss, a.Link.Delay)
+	case a.Link != nil && a.Link.Delay > 0:
+		return fmt.Sprintf("%s %s +%v", a.F, a.Name, a.Link.Delay)
+	case a.Link != nil:
+		return fmt.Sprintf("%s %s %.0f%%", a.F, a.Name, 100*a.Link.Loss)
+	case a.F == "corrupt":
+		return fmt.Sprintf("%s %s %s", a.F, a.Name, strings.Join(a.Nodes, ","))
 	case len(a.Nodes) > 0:
 		return fmt.Sprintf("%s %s", a.F, strings.Join(a.Nodes, ","))
 	}
 	return a.F
 }
 
-// Kinds are the fault families --nemesis selects from.
+// Kinds are the fault families --nemesis selects from that every
+// backend takes.
 var Kinds = []string{"partition", "kill", "pause"}
 
+// ExtraKinds are the fault families only some backends take (see
+// extra.go): packet loss and latency on links, power failure (losing what
+// was not fsynced), and a torn write at the tail of a node's log. "all"
+// does not include them: name them.
+var ExtraKinds = []string{"loss", "latency", "lose-unfsynced", "torn-tail"}
+
 // ParseKinds checks a comma-separated --nemesis value. "none" or "" is
-// no faults; "all" is every kind.
+// no faults; "all" is every kind of Kinds.
 func ParseKinds(s string) ([]string, error) {
 	switch s {
 	case "", "none":
@@ -48,8 +67,16 @@ func ParseKinds(s string) ([]string, error) {
 	}
 	var out []string
 	for _, k := range strings.Split(s, ",") {
-		if !slices.Contains(Kinds, k) {
-			return nil, fmt.Errorf("unknown nemesis %q; known: %s, all, none", k, strings.Join(Kinds, ", "))
+		if k == "all" {
+			for _, k := range Kinds {
+				if !slices.Contains(out, k) {
+					out = append(out, k)
+				}
+			}
+			continue
+		}
+		if !slices.Contains(Kinds, k) && !slices.Contains(ExtraKinds, k) {
+			return nil, fmt.Errorf("unknown nemesis %q; known: %s, %s, all, none", k, strings.Join(Kinds, ", "), strings.Join(ExtraKinds, ", "))
 		}
 		if !slices.Contains(out, k) {
 			out = append(out, k)
@@ -91,7 +118,9 @@ func (s *Schedule) Next(leader string) (fault, recovery Action) {
 		}
 		return s.nodes[s.rng.IntN(len(s.nodes))]
 	}
-	switch s.kinds[s.rng.IntN(len(s.kinds))] {
+	switch kind := s.kinds[s.rng.IntN(len(s.kinds))]; kind {
+	case "loss", "latency", "lose-unfsynced", "torn-tail":
+		return s.nextExtra(kind, leader, target)
 	case "partition":
 		name, g := s.partition(leader)
 		return Action{F: "partition", Name: name, Grudge: g}, Action{F: "heal"}

@@ -65,7 +65,29 @@ type Config struct {
 	Args   []string // extra flags for every node, after the target's own
 	RunID  string   // value of LabelRun; default: a timestamp
 	Logger *slog.Logger
+	// LazyFS, unless "", keeps each node's data directory on lazyfs
+	// (harness/lazyfs) over its volume, so LoseUnfsynced can simulate a
+	// power failure: LazyFSStrict (a new file name is durable once its
+	// directory is fsynced, as POSIX promises) or LazyFSJournal (any
+	// fsync commits every name, as ext4's journal does in practice). The
+	// containers then get /dev/fuse and CAP_SYS_ADMIN. lazyfs runs in the
+	// node's container, so on such a cluster every Kill is a power
+	// failure too: what the node did not fsync dies with the container.
+	LazyFS LazyFSMode
+	// Latency routes every incoming peer connection through netdelay
+	// (harness/netdelay), so Degrade can add latency to links.
+	Latency bool
 }
+
+// LazyFSMode says whether and how nodes keep their data on lazyfs.
+type LazyFSMode string
+
+// The modes of Config.LazyFS.
+const (
+	LazyFSOff     LazyFSMode = ""
+	LazyFSStrict  LazyFSMode = "strict"
+	LazyFSJournal LazyFSMode = "journal"
+)
 
 // Cluster is a running cluster in containers. Its methods are
 // safe for concurrent use; fault injections are serialized.
@@ -81,6 +103,12 @@ type Cluster struct {
 
 	mu     sync.Mutex     // serializes faults
 	grudge nemesis.Grudge // the partition in force; nil: none
+	loss   *nemesis.LinkFault
+	// What the last LoseUnfsynced, Corrupt and Degrade did, per node,
+	// for Evidence.
+	lost      map[string]loseResult
+	corrupted map[string]nemesis.Corruption
+	counters  map[string]linkCounters // loss counters when Degrade returned
 }
 
 type node struct {
@@ -109,6 +137,9 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if cfg.Target.Image == "" || cfg.Target.Args == nil || cfg.Target.Status == nil || cfg.Target.ClientPort == 0 {
 		return nil, fmt.Errorf("docker: target %q lacks an image, Args, Status or ClientPort: start from Raftnode() or Etcd()", cfg.Target.Name)
 	}
+	if cfg.LazyFS != LazyFSOff && cfg.LazyFS != LazyFSStrict && cfg.LazyFS != LazyFSJournal {
+		return nil, fmt.Errorf("docker: Config.LazyFS = %q; want \"\", %q or %q", cfg.LazyFS, LazyFSStrict, LazyFSJournal)
+	}
 	if cfg.RunID == "" {
 		cfg.RunID = time.Now().UTC().Format("20060102T150405.000000000Z")
 	}
@@ -124,7 +155,8 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{cfg: cfg, log: log, provider: p, api: p.Client(), byName: map[string]*node{},
-		http: workload.NewHTTPClient(4 * cfg.Nodes)}
+		http: workload.NewHTTPClient(4 * cfg.Nodes), lost: map[string]loseResult{},
+		corrupted: map[string]nemesis.Corruption{}, counters: map[string]linkCounters{}}
 	if err := c.start(ctx); err != nil {
 		if cerr := c.Close(ctx); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("and cleaning up after it: %w", cerr))
@@ -238,6 +270,16 @@ func (c *Cluster) createNode(ctx context.Context, n *node, args []string) error 
 	t := c.cfg.Target
 	clientPort := network.MustParsePort(fmt.Sprintf("%d/tcp", t.ClientPort))
 	nwName := c.network.Name
+	env := map[string]string{}
+	if c.cfg.Latency {
+		env["RAFTCHECK_DELAY_PORT"] = strconv.Itoa(t.PeerPort)
+	}
+	if c.cfg.LazyFS != LazyFSOff {
+		env["RAFTCHECK_LAZYFS"] = t.DataDir
+		if c.cfg.LazyFS == LazyFSJournal {
+			env["RAFTCHECK_LAZYFS_FLAGS"] = "--journal"
+		}
+	}
 	req := testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
 			Image:          t.Image,
@@ -247,12 +289,18 @@ func (c *Cluster) createNode(ctx context.Context, n *node, args []string) error 
 			ExposedPorts:   []string{clientPort.String()},
 			Networks:       []string{nwName},
 			NetworkAliases: map[string][]string{nwName: {n.name}},
+			Env:            env,
 			HostConfigModifier: func(hc *container.HostConfig) {
 				hc.CapAdd = append(hc.CapAdd, "NET_ADMIN")
 				hc.PortBindings = network.PortMap{clientPort: {{
 					HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(n.hostPort)}}}
-				hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Target: t.DataDir,
+				hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Target: c.diskDir(),
 					VolumeOptions: &mount.VolumeOptions{Labels: c.labels(n.name)}})
+				if c.cfg.LazyFS != LazyFSOff {
+					hc.CapAdd = append(hc.CapAdd, "SYS_ADMIN")
+					hc.Devices = append(hc.Devices, container.DeviceMapping{
+						PathOnHost: "/dev/fuse", PathInContainer: "/dev/fuse", CgroupPermissions: "rwm"})
+				}
 			},
 			EndpointSettingsModifier: func(es map[string]*network.EndpointSettings) {
 				if s := es[nwName]; s != nil {

@@ -25,6 +25,8 @@ import (
 //   - kill: the container is stopped and its process gone.
 //   - start: the container runs and the node answers its status.
 //   - pause / resume: the container is frozen / running and thawed.
+//   - degrade, restore-links, lose-unfsynced, corrupt, and the start of a
+//     corrupted node: see evidence_extra.go.
 //
 // Call it right after the action. It takes about a second for
 // partition and heal (connect attempts time out after 1 s), up to a few
@@ -43,8 +45,21 @@ func (c *Cluster) Evidence(ctx context.Context, a nemesis.Action) (bit bool, det
 		return bit && down, detail + lead
 	case "heal":
 		return c.connectivity(ctx, nil)
-	case "kill", "start", "pause", "resume":
+	case "start":
+		if c.corruptedAmong(a.Nodes) {
+			return c.reactionEvidence(ctx, a)
+		}
 		return c.stateEvidence(ctx, a)
+	case "kill", "pause", "resume":
+		return c.stateEvidence(ctx, a)
+	case "degrade":
+		return c.degradeEvidence(ctx, a)
+	case "restore-links":
+		return c.restoreEvidence(ctx)
+	case "lose-unfsynced":
+		return c.loseEvidence(ctx, a)
+	case "corrupt":
+		return c.corruptEvidence(a)
 	}
 	return false, fmt.Sprintf("no evidence check for %q", a.F)
 }

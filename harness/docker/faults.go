@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/client"
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
 
+	"github.com/raftcheck/raftcheck/harness/netdelay"
 	"github.com/raftcheck/raftcheck/nemesis"
 )
 
@@ -28,8 +29,11 @@ var _ nemesis.Faults = (*Cluster)(nil)
 // restarts.
 const (
 	partitionCmd = "/usr/local/bin/raftcheck-partition"
+	lossCmd      = "/usr/local/bin/raftcheck-loss"
 	dropFileDir  = "/etc"
 	dropFileRel  = "raftcheck/drop"
+	lossFileRel  = "raftcheck/loss"
+	delayFileRel = "raftcheck/delay"
 )
 
 // Partition makes each node drop every packet from the nodes its grudge
@@ -91,55 +95,62 @@ func (c *Cluster) apply(ctx context.Context, n *node) error {
 	if err != nil {
 		return err
 	}
-	ips := c.dropIPs(n)
+	return c.netScript(ctx, n, st, "partition", append([]string{partitionCmd}, c.dropIPs(n)...))
+}
+
+// netScript runs one of the images' iptables scripts in n's network
+// namespace: by exec in a running node, through a helper container in a
+// paused one; a stopped node gets it from its entrypoint when started
+// (see writeFaultFiles).
+func (c *Cluster) netScript(ctx context.Context, n *node, st *container.State, what string, cmd []string) error {
 	switch {
 	case st.Paused:
-		return c.applyViaHelper(ctx, n, ips)
+		return c.applyViaHelper(ctx, n, what, cmd)
 	case st.Running:
-		code, out, err := c.exec(ctx, n, append([]string{partitionCmd}, ips...)...)
+		code, out, err := c.exec(ctx, n, cmd...)
 		if err != nil {
-			return fmt.Errorf("partition %s: %w", n.name, err)
+			return fmt.Errorf("%s %s: %w", what, n.name, err)
 		}
 		if code != 0 {
-			return fmt.Errorf("partition %s: %s exited %d: %s (does the container have NET_ADMIN?)", n.name, partitionCmd, code, out)
+			return fmt.Errorf("%s %s: %s exited %d: %s (does the container have NET_ADMIN?)", what, n.name, cmd[0], code, out)
 		}
 		return nil
-	default: // stopped: Start writes the drop file before the node runs
+	default:
 		return nil
 	}
 }
 
-// applyViaHelper runs the partition script in a throwaway container that
+// applyViaHelper runs a network script in a throwaway container that
 // joins n's network namespace, which a paused container still owns.
-func (c *Cluster) applyViaHelper(ctx context.Context, n *node, ips []string) error {
+func (c *Cluster) applyViaHelper(ctx context.Context, n *node, what string, cmd []string) error {
 	created, err := c.api.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config: &container.Config{Image: c.cfg.Target.Image, Entrypoint: []string{partitionCmd}, Cmd: ips,
-			Labels: c.labels("partition-helper")},
+		Config: &container.Config{Image: c.cfg.Target.Image, Entrypoint: cmd[:1], Cmd: cmd[1:],
+			Labels: c.labels(what + "-helper")},
 		HostConfig: &container.HostConfig{NetworkMode: container.NetworkMode("container:" + n.ctr.GetContainerID()),
 			CapAdd: []string{"NET_ADMIN"}},
 	})
 	if err != nil {
-		return fmt.Errorf("partition paused %s: create helper: %w", n.name, err)
+		return fmt.Errorf("%s paused %s: create helper: %w", what, n.name, err)
 	}
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if _, err := c.api.ContainerRemove(rctx, created.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
-			c.log.Warn("remove partition helper (raftcheck cleanup removes it)", "id", created.ID[:12], "err", err)
+			c.log.Warn("remove "+what+" helper (raftcheck cleanup removes it)", "id", created.ID[:12], "err", err)
 		}
 	}()
 	wait := c.api.ContainerWait(ctx, created.ID, client.ContainerWaitOptions{Condition: container.WaitConditionNextExit})
 	if _, err := c.api.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
-		return fmt.Errorf("partition paused %s: start helper: %w", n.name, err)
+		return fmt.Errorf("%s paused %s: start helper: %w", what, n.name, err)
 	}
 	select {
 	case res := <-wait.Result:
 		if res.StatusCode != 0 {
-			return fmt.Errorf("partition paused %s: helper exited %d: %s", n.name, res.StatusCode, c.containerOutput(ctx, created.ID))
+			return fmt.Errorf("%s paused %s: helper exited %d: %s", what, n.name, res.StatusCode, c.containerOutput(ctx, created.ID))
 		}
 		return nil
 	case err := <-wait.Error:
-		return fmt.Errorf("partition paused %s: wait for helper: %w", n.name, err)
+		return fmt.Errorf("%s paused %s: wait for helper: %w", what, n.name, err)
 	}
 }
 
@@ -191,7 +202,7 @@ func (c *Cluster) Start(ctx context.Context, name string) error {
 	if st.Running {
 		return nil
 	}
-	if err := c.writeDropFile(ctx, n, c.dropIPs(n)); err != nil {
+	if err := c.writeFaultFiles(ctx, n); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
 	if _, err := c.api.ContainerStart(ctx, n.ctr.GetContainerID(), client.ContainerStartOptions{}); err != nil {
@@ -219,24 +230,30 @@ func (c *Cluster) listening(ctx context.Context, n *node) error {
 	return nil
 }
 
-// writeDropFile stores the IPs for the entrypoint to drop at the next
-// start. The engine copies into stopped containers too.
-func (c *Cluster) writeDropFile(ctx context.Context, n *node, ips []string) error {
-	body := []byte(strings.Join(ips, "\n") + "\n")
+// writeFaultFiles stores the network faults in force for the entrypoint
+// to apply at the next start: the IPs to drop, and the loss probability
+// with the IPs it applies to; and the delays, which netdelay also reads
+// while it runs. The engine copies into stopped containers too.
+func (c *Cluster) writeFaultFiles(ctx context.Context, n *node) error {
+	files := map[string]string{dropFileRel: strings.Join(c.dropIPs(n), "\n") + "\n", lossFileRel: "",
+		delayFileRel: string(netdelay.FormatDelays(c.delays(n)))}
+	if p, ips := c.lossArgs(n); len(ips) > 0 {
+		files[lossFileRel] = p + "\n" + strings.Join(ips, "\n") + "\n"
+	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	dir, _, _ := strings.Cut(dropFileRel, "/")
-	hdrs := []*tar.Header{
-		{Name: dir + "/", Typeflag: tar.TypeDir, Mode: 0o755},
-		{Name: dropFileRel, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))},
+	if err := tw.WriteHeader(&tar.Header{Name: dir + "/", Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+		return err
 	}
-	for _, h := range hdrs {
-		if err := tw.WriteHeader(h); err != nil {
+	for _, name := range []string{dropFileRel, lossFileRel, delayFileRel} {
+		body := files[name]
+		if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))}); err != nil {
 			return err
 		}
-	}
-	if _, err := tw.Write(body); err != nil {
-		return err
+		if _, err := tw.Write([]byte(body)); err != nil {
+			return err
+		}
 	}
 	if err := tw.Close(); err != nil {
 		return err
@@ -244,7 +261,7 @@ func (c *Cluster) writeDropFile(ctx context.Context, n *node, ips []string) erro
 	_, err := c.api.CopyToContainer(ctx, n.ctr.GetContainerID(), client.CopyToContainerOptions{
 		DestinationPath: dropFileDir, Content: &buf})
 	if err != nil {
-		return fmt.Errorf("write %s/%s: %w", dropFileDir, dropFileRel, err)
+		return fmt.Errorf("write %s/%s: %w", dropFileDir, dir, err)
 	}
 	return nil
 }

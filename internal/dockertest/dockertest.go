@@ -68,7 +68,9 @@ func NeedEtcd(t testing.TB) {
 
 var prepareEtcd = sync.OnceValue(func() string {
 	if os.Getenv("RAFTCHECK_DOCKER_BUILD") == "1" {
-		if err := build([]string{"docker", "build", "-q", "-f", "Dockerfile.etcd", "-t", EtcdImage, "."}); err != nil {
+		if err := build([]string{"go", "build", "-trimpath", "-o", "bin/lazyfs", "./cmd/lazyfs"},
+			[]string{"go", "build", "-trimpath", "-o", "bin/netdelay", "./cmd/netdelay"},
+			[]string{"docker", "build", "-q", "-f", "Dockerfile.etcd", "-t", EtcdImage, "."}); err != nil {
 			return "building the etcd image failed: " + err.Error()
 		}
 	}
@@ -88,6 +90,8 @@ func buildImage() error {
 	return build(
 		[]string{"scripts/base-image.sh"},
 		[]string{"go", "build", "-trimpath", "-o", "bin/raftnode", "./cmd/raftnode"},
+		[]string{"go", "build", "-trimpath", "-o", "bin/lazyfs", "./cmd/lazyfs"},
+		[]string{"go", "build", "-trimpath", "-o", "bin/netdelay", "./cmd/netdelay"},
 		[]string{"docker", "build", "-q", "-f", "Dockerfile.node", "-t", Image, "."},
 	)
 }

@@ -209,26 +209,55 @@ func TestStaleReads(t *testing.T) {
 }
 
 // A node restarted from its disk keeps every acknowledged write; with
-// ack-before-persist a crash of the whole cluster right after the
-// acknowledgement loses it.
+// ack-before-persist or no-fsync a crash of the whole cluster right after
+// the acknowledgement loses it.
 func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
-	for _, unsafe := range []bool{false, true} {
-		c := newTestCluster(t, Unsafe{AckBeforePersist: unsafe})
-		l := c.settle()
-		c.do(l, Request{Op: OpWrite, Key: "k", Value: 7})
-		for _, id := range c.ids {
-			c.crash(id)
+	for _, tc := range []struct {
+		name   string
+		unsafe Unsafe
+	}{
+		{"safe", Unsafe{}},
+		{"ack-before-persist", Unsafe{AckBeforePersist: true}},
+		{"no-fsync", Unsafe{NoFsync: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestCluster(t, tc.unsafe)
+			l := c.settle()
+			if r := c.do(l, Request{Op: OpWrite, Key: "k", Value: 7}); r.Outcome != OK {
+				t.Fatalf("write: %+v", r)
+			}
+			for _, id := range c.ids {
+				c.crash(id)
+			}
+			for _, id := range c.ids {
+				c.boot(id)
+			}
+			l = c.settle()
+			r := c.do(l, Request{Op: OpRead, Key: "k"})
+			unsafe := tc.unsafe != Unsafe{}
+			switch {
+			case !unsafe && (r.Outcome != OK || r.Value != 7):
+				t.Errorf("acknowledged write lost across a crash: %+v", r)
+			case unsafe && r.Outcome == OK && r.Value == 7:
+				t.Errorf("%s: expected the write to be lost, read %+v", tc.name, r)
+			}
+		})
+	}
+}
+
+// no-fsync appends everything and syncs nothing: the disk holds the
+// writes until a crash, which leaves nothing.
+func TestNoFsyncNeverSyncs(t *testing.T) {
+	c := newTestCluster(t, Unsafe{NoFsync: true})
+	l := c.settle()
+	c.do(l, Request{Op: OpWrite, Key: "k", Value: 7})
+	for _, id := range c.ids {
+		d := c.disks[id]
+		if d.Syncs() != 0 {
+			t.Errorf("%s: %d syncs, want 0", id, d.Syncs())
 		}
-		for _, id := range c.ids {
-			c.boot(id)
-		}
-		l = c.settle()
-		r := c.do(l, Request{Op: OpRead, Key: "k"})
-		switch {
-		case !unsafe && (r.Outcome != OK || r.Value != 7):
-			t.Errorf("acknowledged write lost across a crash: %+v", r)
-		case unsafe && r.Outcome == OK && r.Value == 7:
-			t.Errorf("ack-before-persist: expected the write to be lost, read %+v", r)
+		if _, _, ents := d.Durable(); len(ents) != 0 {
+			t.Errorf("%s: %d durable entries, want none", id, len(ents))
 		}
 	}
 }

@@ -111,6 +111,12 @@ type Unsafe struct {
 	ForgetVote bool
 	// NoDedup applies retried commands again.
 	NoDedup bool
+	// NoFsync never makes anything durable: the replica never calls
+	// Storage.Sync, and the server opens its storage without fsync. Writes
+	// are acknowledged from the page cache; a power failure of a majority
+	// loses them (a kill alone does not, on a real disk: the kernel keeps
+	// the pages; the simulator's disk and lazyfs model the power failure).
+	NoFsync bool
 }
 
 // Status is the replica's state for observers.

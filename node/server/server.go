@@ -118,7 +118,7 @@ func New(cfg Config) (*Server, error) {
 // Run opens the data directory, joins the cluster and serves until ctx
 // is cancelled (a clean shutdown: nil) or the node fails.
 func (s *Server) Run(ctx context.Context) error {
-	st, state, err := storage.Open(s.cfg.DataDir, storage.Options{Logger: s.log})
+	st, state, err := storage.Open(s.cfg.DataDir, storage.Options{Logger: s.log, UnsafeNoFsync: s.cfg.Unsafe.NoFsync})
 	if err != nil {
 		return fmt.Errorf("open data directory %s: %w", s.cfg.DataDir, err)
 	}

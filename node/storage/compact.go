@@ -27,7 +27,7 @@ func (s *Storage) SaveSnapshot(snap raft.Snapshot) error {
 	}
 	// The snapshot is durable before the log loses anything it covers; a
 	// crash in between is repaired by Open (see replayer.finish).
-	name, err := writeSnapshot(s.snapDir, snap)
+	name, err := writeSnapshot(s.snapDir, snap, s.fsync)
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func (s *Storage) removeSegments(n int) error {
 		if err := os.Remove(seg.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("storage: remove compacted segment: %w", err)
 		}
-		if err := syncDir(s.walDir); err != nil {
+		if err := s.fsync.dir(s.walDir); err != nil {
 			return err
 		}
 		s.segs = s.segs[1:]

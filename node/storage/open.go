@@ -17,14 +17,15 @@ func Open(dir string, opts Options) (*Storage, State, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Storage{walDir: filepath.Join(dir, walDir), snapDir: filepath.Join(dir, snapDir), opts: opts, log: opts.Logger}
+	s := &Storage{walDir: filepath.Join(dir, walDir), snapDir: filepath.Join(dir, snapDir), opts: opts, log: opts.Logger,
+		fsync: fsyncer{skip: opts.UnsafeNoFsync}}
 	for _, d := range []string{dir, s.walDir, s.snapDir} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
 			return nil, State{}, fmt.Errorf("storage: open: %w", err)
 		}
 	}
 	// The subdirectories must survive a crash before files in them matter.
-	if err := syncDir(dir); err != nil {
+	if err := s.fsync.dir(dir); err != nil {
 		return nil, State{}, err
 	}
 	snap, snapName, err := loadSnapshot(s.snapDir, s.log)

@@ -352,3 +352,18 @@ func TestNextValidRecord(t *testing.T) {
 		t.Errorf("nextValidRecord after the record = %d, want -1", got)
 	}
 }
+
+func TestRecordOffsets(t *testing.T) {
+	data := appendRecord(nil, recSegmentHeader, []byte("h"))
+	data = appendRecord(data, recEntry, []byte("entry"))
+	third := len(data)
+	data = appendRecord(data, recHardState, []byte("hs"))
+	offs, end := RecordOffsets(data)
+	if !slices.Equal(offs, []int64{0, 10, int64(third)}) || end != int64(len(data)) {
+		t.Errorf("offsets %v, end %d; want [0 10 %d], %d", offs, end, third, len(data))
+	}
+	offs, end = RecordOffsets(data[:len(data)-1])
+	if len(offs) != 2 || end != int64(third) {
+		t.Errorf("torn: offsets %v, end %d; want 2 records, end %d", offs, end, third)
+	}
+}

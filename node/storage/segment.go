@@ -123,9 +123,24 @@ func createSegment(dir string, seq, first uint64) (*segment, *os.File, error) {
 	return &segment{seq: seq, first: first, path: path, size: int64(len(hdr))}, f, nil
 }
 
-// syncDir fsyncs a directory so that files created, renamed or removed in
+// fsyncer calls fsync, or, in the unsafe no-fsync mode, pretends to: every
+// write then stays in the page cache, and a power failure loses it.
+type fsyncer struct{ skip bool }
+
+// file fsyncs f.
+func (fs fsyncer) file(f *os.File) error {
+	if fs.skip {
+		return nil
+	}
+	return f.Sync()
+}
+
+// dir fsyncs a directory so that files created, renamed or removed in
 // it survive a crash.
-func syncDir(dir string) error {
+func (fs fsyncer) dir(dir string) error {
+	if fs.skip {
+		return nil
+	}
 	f, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("storage: sync directory: %w", err)
@@ -138,4 +153,16 @@ func syncDir(dir string) error {
 		return fmt.Errorf("storage: sync directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+// RecordOffsets returns the offset of every record in a segment file's
+// contents that decodes, in order, and the offset where decoding stopped
+// (len(data) when every record decodes). The harness uses it to tear or
+// damage a record precisely (harness/docker, Cluster.Corrupt).
+func RecordOffsets(data []byte) (offs []int64, end int64) {
+	stop, _, _ := scanSegment(data, func(off int, _ byte, _ []byte) error {
+		offs = append(offs, int64(off))
+		return nil
+	})
+	return offs, int64(stop)
 }

@@ -51,7 +51,7 @@ func parseSnapshotName(name string) (term, index uint64, ok bool) {
 }
 
 // writeSnapshot durably stores snap in dir and returns its file name.
-func writeSnapshot(dir string, snap raft.Snapshot) (string, error) {
+func writeSnapshot(dir string, snap raft.Snapshot, sync fsyncer) (string, error) {
 	payload := raft.MarshalSnapshot(nil, snap)
 	if len(payload)+1 > maxRecordLen {
 		return "", fmt.Errorf("storage: snapshot of %d bytes exceeds the %d byte record limit", len(payload), maxRecordLen-1)
@@ -60,7 +60,7 @@ func writeSnapshot(dir string, snap raft.Snapshot) (string, error) {
 	name := snapshotName(snap.Meta.Term, snap.Meta.Index)
 	final := filepath.Join(dir, name)
 	tmp := final + tmpExt
-	if err := writeFileSync(tmp, data); err != nil {
+	if err := writeFileSync(tmp, data, sync); err != nil {
 		os.Remove(tmp)
 		return "", err
 	}
@@ -68,20 +68,20 @@ func writeSnapshot(dir string, snap raft.Snapshot) (string, error) {
 		os.Remove(tmp)
 		return "", fmt.Errorf("storage: install snapshot: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := sync.dir(dir); err != nil {
 		return "", err
 	}
 	return name, nil
 }
 
-func writeFileSync(path string, data []byte) error {
+func writeFileSync(path string, data []byte, sync fsyncer) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
 	if err != nil {
 		return fmt.Errorf("storage: write snapshot: %w", err)
 	}
 	_, err = f.Write(data)
 	if err == nil {
-		err = f.Sync()
+		err = sync.file(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -174,7 +174,7 @@ func TestSnapshotCrashBeforeLogReset(t *testing.T) {
 		t.Run(fmt.Sprintf("%d-%d", c.snap.Meta.Index, c.snap.Meta.Term), func(t *testing.T) {
 			dir := t.TempDir()
 			m := buildLog(t, dir, Options{}, 10)
-			if _, err := writeSnapshot(filepath.Join(dir, snapDir), c.snap); err != nil {
+			if _, err := writeSnapshot(filepath.Join(dir, snapDir), c.snap, fsyncer{}); err != nil {
 				t.Fatal(err)
 			}
 			m.snap = c.snap
@@ -240,7 +240,7 @@ func TestCorruptSnapshot(t *testing.T) {
 			if withOlder {
 				// An older complete snapshot does not make the newest one's
 				// damage acceptable: the log it would need is gone.
-				if _, err := writeSnapshot(filepath.Join(dir, snapDir), snap(4, 1)); err != nil {
+				if _, err := writeSnapshot(filepath.Join(dir, snapDir), snap(4, 1), fsyncer{}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -261,7 +261,7 @@ func TestSnapshotDirectoryHygiene(t *testing.T) {
 	buildLog(t, dir, Options{}, 10)
 	sd := filepath.Join(dir, snapDir)
 	for _, sn := range []raft.Snapshot{snap(3, 1), snap(7, 1)} {
-		if _, err := writeSnapshot(sd, sn); err != nil {
+		if _, err := writeSnapshot(sd, sn, fsyncer{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -401,3 +401,27 @@ func TestTermRuns(t *testing.T) {
 		t.Errorf("after compacting everything: last %d", tr.last)
 	}
 }
+
+// The unsafe no-fsync mode stores and recovers like the safe one (a clean
+// close loses nothing on a real disk) but never fsyncs. The power failure
+// that makes it lose data is tested on lazyfs (harness/lazyfs).
+func TestUnsafeNoFsyncNeverSyncs(t *testing.T) {
+	for _, skip := range []bool{false, true} {
+		dir := t.TempDir()
+		s, _ := openT(t, dir, Options{UnsafeNoFsync: skip, SegmentSize: 256})
+		if err := s.Save(raft.HardState{Term: 1, Vote: "n1"}, ents(1, 40, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveSnapshot(raft.Snapshot{Meta: raft.SnapshotMeta{Index: 20, Term: 1}, Data: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.SyncCount(); (got == 0) != skip {
+			t.Errorf("UnsafeNoFsync=%v: %d fsyncs", skip, got)
+		}
+		closeT(t, s)
+		_, st := openT(t, dir, Options{UnsafeNoFsync: skip})
+		if len(st.Entries) != 20 || st.Snapshot.Meta.Index != 20 || st.HardState.Vote != "n1" {
+			t.Errorf("UnsafeNoFsync=%v: reopened with %d entries, snapshot %d, vote %q", skip, len(st.Entries), st.Snapshot.Meta.Index, st.HardState.Vote)
+		}
+	}
+}

@@ -40,3 +40,19 @@ func TestFaultSpansHealAllAndReplacedPartition(t *testing.T) {
 		t.Fatalf("FaultSpans\n%+v\nwant\n%+v", got, want)
 	}
 }
+
+// A start ends the fault on its nodes, whatever stopped them: a kill or a
+// power failure.
+func TestFaultSpansStartEndsItsOwnFault(t *testing.T) {
+	h := (&hist{}).
+		nemesis(Invoke, "kill", []byte(`{"f":"kill","nodes":["n1"]}`)).nemesis(Info, "kill", nil).                               // 10..20
+		nemesis(Invoke, "lose-unfsynced", []byte(`{"f":"lose-unfsynced","nodes":["n2"]}`)).nemesis(Info, "lose-unfsynced", nil). // 30..40
+		nemesis(Invoke, "start", []byte(`{"f":"start","nodes":["n2"]}`)).nemesis(Info, "start", nil)                             // 50..60
+	want := []FaultSpan{
+		{Index: 0, F: "kill", Label: "kill n1", Start: 10, End: 60, Open: true},
+		{Index: 2, F: "lose-unfsynced", Label: "lose-unfsynced n2", Start: 30, End: 60},
+	}
+	if got := FaultSpans(h.events); !reflect.DeepEqual(got, want) {
+		t.Fatalf("FaultSpans\n%+v\nwant\n%+v", got, want)
+	}
+}

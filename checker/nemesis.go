@@ -18,7 +18,9 @@ const NemesisTag = "nemesis"
 
 // faultStarts lists the actions that put a fault in force, in a fixed order
 // for determinism.
-func faultStarts() []string { return []string{"partition", "kill", "pause"} }
+func faultStarts() []string {
+	return []string{"partition", "kill", "pause", "degrade", "lose-unfsynced", "corrupt"}
+}
 
 // faultEnds maps an action that ends faults to the actions that start
 // them: the span between them is when the fault was in force. A partition
@@ -29,9 +31,11 @@ func faultEnds(f string) []string {
 	case "heal", "partition":
 		return []string{"partition"}
 	case "start":
-		return []string{"kill"}
+		return []string{"kill", "lose-unfsynced", "corrupt"}
 	case "resume":
 		return []string{"pause"}
+	case "restore-links", "degrade":
+		return []string{"degrade"}
 	case "heal-all":
 		return faultStarts()
 	}
@@ -99,7 +103,13 @@ func nemesisSpans(events []Event) []span {
 	open := make(map[string][]action) // fault start f -> faults in force
 	for _, a := range nemesisActions(events) {
 		endedAny := false
-		for _, starter := range faultEnds(a.f) {
+		starters := faultEnds(a.f)
+		if one := endsOne(a.f); one && len(starters) > 1 {
+			// A start ends one fault: the one on its nodes, of whichever
+			// kind, else the oldest of the first kind in force.
+			starters = pickStarter(open, starters, a)
+		}
+		for _, starter := range starters {
 			var ended []action
 			ended, open[starter] = closeFaults(open[starter], a)
 			endedAny = endedAny || len(ended) > 0
@@ -154,6 +164,26 @@ func nemesisActions(events []Event) []action {
 	return actions
 }
 
+// endsOne reports whether an ending action ends a single fault (a start
+// or resume on some nodes) rather than every fault of its kinds.
+func endsOne(f string) bool { return f == "start" || f == "resume" }
+
+// pickStarter chooses, among the kinds a start can end, the one whose
+// fault in force is on the start's nodes, else the first kind in force.
+func pickStarter(open map[string][]action, starters []string, end action) []string {
+	for _, st := range starters {
+		if slices.ContainsFunc(open[st], func(o action) bool { return sameNodes(o.value, end.value) }) {
+			return []string{st}
+		}
+	}
+	for _, st := range starters {
+		if len(open[st]) > 0 {
+			return []string{st}
+		}
+	}
+	return nil
+}
+
 // closeFaults picks the faults an ending action ends: heal, heal-all and
 // a new partition end every partition; start or resume ends the fault on
 // the same nodes if there is one, else the oldest.
@@ -162,7 +192,7 @@ func closeFaults(faults []action, end action) (ended, rest []action) {
 		return nil, nil
 	}
 	switch end.f {
-	case "heal", "heal-all", "partition":
+	case "heal", "heal-all", "partition", "restore-links", "degrade":
 		return faults, nil
 	}
 	i := slices.IndexFunc(faults, func(o action) bool { return sameNodes(o.value, end.value) })

@@ -36,7 +36,8 @@ const HealAllF = "heal-all"
 // Known reports whether f is an action Apply can carry out.
 func Known(f string) bool {
 	switch f {
-	case "partition", "heal", "kill", "start", "pause", "resume":
+	case "partition", "heal", "kill", "start", "pause", "resume",
+		"degrade", "restore-links", "lose-unfsynced", "corrupt":
 		return true
 	}
 	return false
@@ -46,10 +47,32 @@ func Known(f string) bool {
 // opposed to undoing one).
 func IsFault(f string) bool {
 	switch f {
-	case "partition", "kill", "pause":
+	case "partition", "kill", "pause", "degrade", "lose-unfsynced", "corrupt":
 		return true
 	}
 	return false
+}
+
+// Supports reports whether a backend can take every fault of the kinds
+// (the --nemesis families), and which one it cannot.
+func Supports(f Faults, kinds []string) (string, bool) {
+	for _, k := range kinds {
+		var ok bool
+		switch k {
+		case "loss", "latency":
+			_, ok = f.(LinkFaults)
+		case "lose-unfsynced":
+			_, ok = f.(PowerFaults)
+		case "torn-tail":
+			_, ok = f.(DiskFaults)
+		default:
+			ok = true
+		}
+		if !ok {
+			return k, false
+		}
+	}
+	return "", true
 }
 
 // Grudge maps a node to the nodes whose traffic it drops (Jepsen's term).

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -25,6 +26,11 @@ type Settings struct {
 	// replay can tell whether the image changed since.
 	Image   string `json:"image"`
 	ImageID string `json:"image_id,omitempty"`
+	// LazyFS keeps the nodes' data on lazyfs (for lose-unfsynced): then
+	// every kill is a power failure too. Latency routes peer traffic
+	// through netdelay (for latency).
+	LazyFS  LazyFSMode `json:"lazyfs,omitempty"`
+	Latency bool       `json:"latency,omitempty"`
 }
 
 // Resolve completes a test configuration for docker: engine settings
@@ -46,7 +52,15 @@ func Resolve(ctx context.Context, tc store.TestConfig, image string) (store.Test
 			tc.Retries = -1 // etcd cannot tell a retried write from a new one
 		}
 	}
-	set := Settings{Image: image}
+	set := Settings{Image: image, Latency: slices.Contains(tc.Nemesis, "latency")}
+	if slices.Contains(tc.Nemesis, "lose-unfsynced") {
+		// etcd fsyncs no directory after creating its WAL: it relies on a
+		// journaling file system's ordering, which strict POSIX lacks.
+		set.LazyFS = LazyFSStrict
+		if tc.Target == "etcd" {
+			set.LazyFS = LazyFSJournal
+		}
+	}
 	id, err := ImageID(ctx, set.Image)
 	if err != nil {
 		return tc, err
@@ -107,7 +121,8 @@ func Open(ctx context.Context, tc store.TestConfig, log io.Writer) (*Backend, er
 	}
 	fmt.Fprintf(log, "starting %d %s containers (%s)...\n", tc.Nodes, t.Name, set.Image)
 	started := time.Now()
-	cl, err := Start(ctx, Config{Nodes: tc.Nodes, Target: t, Image: set.Image, Args: args, Logger: slog.New(slog.DiscardHandler)})
+	cl, err := Start(ctx, Config{Nodes: tc.Nodes, Target: t, Image: set.Image, Args: args,
+		LazyFS: set.LazyFS, Latency: set.Latency, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+
+	"github.com/raftcheck/raftcheck/nemesis"
 
 	"github.com/raftcheck/raftcheck/harness"
 	"github.com/raftcheck/raftcheck/harness/docker"
@@ -25,7 +28,13 @@ func Resolve(ctx context.Context, req Request, out io.Writer) (store.TestConfig,
 		if req.Image != "" {
 			return req.Config, fmt.Errorf("--image is for --backend docker; the simulator runs raftnode's code in-process")
 		}
+		if kind, ok := nemesis.Supports((*sim.Simulator)(nil), req.Config.Nemesis); !ok {
+			return req.Config, fmt.Errorf("--nemesis %s: the simulator cannot take this fault yet; run it with --backend docker", kind)
+		}
 		return sim.Resolve(req.Config)
+	}
+	if req.Config.Target == "etcd" && slices.Contains(req.Config.Nemesis, "torn-tail") {
+		return req.Config, fmt.Errorf("--nemesis torn-tail cuts raftnode's log records; etcd's WAL is another format: leave it out for --target etcd")
 	}
 	image := docker.ImageFor(req.Config, req.Image)
 	if err := docker.Available(ctx); err != nil {

@@ -59,6 +59,26 @@ func (s *Simulator) Start(_ context.Context, node string) error {
 	return nil
 }
 
+// LoseUnfsynced is a power failure: in the simulator every crash is one,
+// since a node's disk keeps only what it synced. It returns the entries
+// (not bytes) each node lost.
+func (s *Simulator) LoseUnfsynced(ctx context.Context, nodes ...string) (map[string]int64, error) {
+	lost := map[string]int64{}
+	for _, name := range nodes {
+		n, err := s.lookup(name)
+		if err != nil {
+			return lost, err
+		}
+		if n.up {
+			lost[name] = int64(n.disk.Unsynced())
+			n.crash()
+		}
+	}
+	return lost, nil
+}
+
+var _ nemesis.PowerFaults = (*Simulator)(nil)
+
 func (s *Simulator) Pause(_ context.Context, node string) error {
 	n, err := s.lookup(node)
 	if err == nil && n.up {
@@ -91,14 +111,14 @@ func (s *Simulator) Evidence(_ context.Context, a nemesis.Action) (bool, string)
 			}
 		}
 		return len(cut) > 0, "the simulated network: " + strings.Join(cut, "; ")
-	case "kill", "pause":
+	case "kill", "pause", "lose-unfsynced":
 		var bad []string
 		for _, name := range a.Nodes {
 			n, err := s.lookup(name)
 			switch {
 			case err != nil:
 				bad = append(bad, err.Error())
-			case a.F == "kill" && n.up:
+			case a.F != "pause" && n.up:
 				bad = append(bad, name+" still up")
 			case a.F == "pause" && !n.paused:
 				bad = append(bad, name+" not paused (down?)")
@@ -107,7 +127,8 @@ func (s *Simulator) Evidence(_ context.Context, a nemesis.Action) (bool, string)
 		if len(bad) > 0 {
 			return false, strings.Join(bad, "; ")
 		}
-		return true, fmt.Sprintf("%s: %s", strings.Join(a.Nodes, ","), map[string]string{"kill": "down, unsynced writes lost", "pause": "frozen, messages held"}[a.F])
+		return true, fmt.Sprintf("%s: %s", strings.Join(a.Nodes, ","), map[string]string{"kill": "down, unsynced writes lost", "lose-unfsynced": "power lost, unsynced writes gone",
+			"pause": "frozen, messages held"}[a.F])
 	}
 	return false, "no evidence for " + a.F
 }

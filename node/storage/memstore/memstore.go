@@ -88,3 +88,6 @@ func (s *Store) Durable() (raft.HardState, raft.Snapshot, []raft.Entry) {
 
 // Syncs counts Sync calls.
 func (s *Store) Syncs() uint64 { return s.syncs }
+
+// Unsynced is how many entries a crash now would lose or roll back.
+func (s *Store) Unsynced() int { return len(s.ents) - min(s.dirty, len(s.ents)) }

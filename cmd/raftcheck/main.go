@@ -38,7 +38,8 @@ usage:
   raftcheck sim   --seeds N [--seed START] [--unsafe MODE] [test flags]
   raftcheck check PATH        (a run directory or a history.jsonl)
   raftcheck cleanup           remove containers and networks left by an interrupted run
-  raftcheck campaign --spec FILE [--junit PATH]   run the tests a YAML spec lists
+  raftcheck campaign --spec FILE [--junit PATH] [--shard I/N]   run the tests a YAML spec lists
+  raftcheck campaign merge --out DIR SHARD_RESULTS...   merge a sharded campaign's results
   raftcheck serve [--results results] [--addr 127.0.0.1:8080]   browse the results store
 
 Run 'raftcheck COMMAND -h' for a command's flags.

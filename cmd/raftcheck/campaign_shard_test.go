@@ -286,3 +286,33 @@ func TestCampaignHelpDocumentsSharding(t *testing.T) {
 		}
 	}
 }
+
+// The nightly spec spreads over the workflow's 8 shards: every shard
+// gets a docker run and its share of the sweep, and the sharding is the
+// whole campaign.
+func TestNightlySpreadsOverShards(t *testing.T) {
+	_, runs, err := campaign.Load("../../campaigns/nightly.yaml", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for i := 1; i <= 8; i++ {
+		mine, _ := campaign.Select(runs, campaign.Shard{Index: i, Count: 8})
+		var docker, sweep int
+		for _, r := range mine {
+			if r.Config.Backend == "docker" {
+				docker++
+			}
+			if r.Name == "sim-sweep" {
+				sweep++
+			}
+		}
+		if docker < 1 || docker > 2 || sweep != 250 {
+			t.Errorf("shard %d/8: %d docker runs, %d sweep runs; want 1 or 2, and 250", i, docker, sweep)
+		}
+		total += len(mine)
+	}
+	if total != len(runs) {
+		t.Errorf("8 shards hold %d runs of %d", total, len(runs))
+	}
+}

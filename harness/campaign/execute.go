@@ -116,7 +116,7 @@ func Execute(ctx context.Context, spec *Spec, runs []Run, opts Options) (*Summar
 	}
 	out := opts.Out
 	if opts.Shard != nil {
-		fmt.Fprintf(out, "raftcheck campaign %s: shard %v, %d of its %d runs, from %s\n", spec.Name, *opts.Shard, len(runs), opts.Shard.CampaignRuns, spec.File)
+		fmt.Fprintf(out, "raftcheck campaign %s: shard %v, %d of the campaign's %d runs, from %s\n", spec.Name, *opts.Shard, len(runs), opts.Shard.CampaignRuns, spec.File)
 	} else {
 		fmt.Fprintf(out, "raftcheck campaign %s: %d runs from %s\n", spec.Name, len(runs), spec.File)
 	}

@@ -270,6 +270,20 @@ func TestCampaignShardBadInput(t *testing.T) {
 	if code, out := raftcheck(t, append([]string{"campaign", "merge", "--out", t.TempDir()}, shards...)...); code != exitValid {
 		t.Errorf("good merge: exit %d\n%s", code, out)
 	}
+	// A run directory gone from a shard's store: refused before anything
+	// is copied.
+	sum, err := campaign.ReadSummary(mustGlob(t, filepath.Join(shards[1], campaign.Dir, "*", campaign.SummaryFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(shards[1], filepath.FromSlash(sum.Runs[0].Dir))); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	code, msg := raftcheck(t, append([]string{"campaign", "merge", "--out", out}, shards...)...)
+	if left, _ := os.ReadDir(out); code != exitHarness || !strings.Contains(msg, "is not in the shard's results") || len(left) != 0 {
+		t.Errorf("a run directory missing: exit %d, %d entries left in --out\n%s", code, len(left), msg)
+	}
 }
 
 // raftcheck campaign -h documents sharding, the campaign seed and merge.
@@ -315,4 +329,14 @@ func TestNightlySpreadsOverShards(t *testing.T) {
 	if total != len(runs) {
 		t.Errorf("8 shards hold %d runs of %d", total, len(runs))
 	}
+}
+
+// mustGlob is the one file matching pattern.
+func mustGlob(t *testing.T, pattern string) string {
+	t.Helper()
+	m, _ := filepath.Glob(pattern)
+	if len(m) != 1 {
+		t.Fatalf("%s: %q, want one match", pattern, m)
+	}
+	return m[0]
 }

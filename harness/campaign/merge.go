@@ -137,10 +137,20 @@ func readShard(src string) (shardResult, error) {
 	if sh.Count < 1 || sh.Index < 1 || sh.Index > sh.Count || sh.CampaignRuns < 0 {
 		return shardResult{}, fmt.Errorf("merge: %s: bad shard %d/%d", path, sh.Index, sh.Count)
 	}
+	seen := map[int]bool{}
 	for _, r := range sum.Runs {
-		if r.Index < 0 || r.Index >= sh.CampaignRuns || r.Index%sh.Count != sh.Index-1 {
+		if r.Index < 0 || r.Index >= sh.CampaignRuns || r.Index%sh.Count != sh.Index-1 || seen[r.Index] {
 			return shardResult{}, fmt.Errorf("merge: %s: run %s (index %d) does not belong to shard %v of %d runs",
 				path, r.Label, r.Index, sh, sh.CampaignRuns)
+		}
+		seen[r.Index] = true
+		// Checked before anything is copied, so a bad input leaves no
+		// half-merged store.
+		if r.Dir != "" {
+			if fi, err := os.Stat(filepath.Join(root, filepath.FromSlash(r.Dir))); err != nil || !fi.IsDir() {
+				return shardResult{}, fmt.Errorf("merge: %s: run %s: its run directory %s is not in the shard's results (%s)",
+					path, r.Label, r.Dir, root)
+			}
 		}
 	}
 	return shardResult{path: path, root: root, sum: sum, shard: sh}, nil

@@ -10,7 +10,7 @@
 //	  time-limit: 20s
 //	runs:
 //	  - name: sim-sweep           # optional; default: the test's name
-//	    seed: 1000                # optional; default: random, printed
+//	    seed: 1000                # optional; default: from the campaign seed
 //	    repeat: 200               # seeds 1000..1199
 //	  - name: stale-reads-caught
 //	    unsafe: stale-reads

@@ -64,11 +64,14 @@ sim-campaign: build
 # $(RESULTS)/campaigns/<ts>/, JUnit at $(JUNIT). Docker entries need
 # `make image`. Exit: 0 all passed, 1 a run failed, 3 harness error,
 # 2 unknown.
+# CAMPAIGN_FLAGS adds flags, e.g. "--shard 3/8 --campaign-seed 42" (the
+# nightly workflow's matrix; raftcheck campaign merge joins the shards).
 SPEC  ?= campaigns/smoke.yaml
 JUNIT ?= $(RESULTS)/junit.xml
+CAMPAIGN_FLAGS ?=
 
 campaign: build
-	$(BIN)/raftcheck campaign --spec $(SPEC) --junit $(JUNIT) --results $(RESULTS)
+	$(BIN)/raftcheck campaign --spec $(SPEC) --junit $(JUNIT) --results $(RESULTS) $(CAMPAIGN_FLAGS)
 
 clean:
 	rm -rf $(BIN)

@@ -205,7 +205,7 @@ func TestRepoCampaignSpecs(t *testing.T) {
 		t.Fatalf("want campaigns/nightly.yaml and smoke.yaml, found %q", specs)
 	}
 	for _, f := range specs {
-		spec, runs, err := campaign.Load(f)
+		spec, runs, err := campaign.Load(f, 1)
 		if err != nil {
 			t.Errorf("%v", err)
 			continue

@@ -41,7 +41,8 @@ usage:
   raftcheck check PATH        (a run directory or a history.jsonl)
   raftcheck shrink RUN [--time-budget 3m]   the smallest simulated run that still fails the same way
   raftcheck cleanup           remove containers and networks left by an interrupted run
-  raftcheck campaign --spec FILE [--junit PATH]   run the tests a YAML spec lists
+  raftcheck campaign --spec FILE [--junit PATH] [--shard I/N]   run the tests a YAML spec lists
+  raftcheck campaign merge --out DIR SHARD_RESULTS...   merge a sharded campaign's results
   raftcheck serve [--results results] [--addr 127.0.0.1:8080]   browse the results store
 
 Run 'raftcheck COMMAND -h' for a command's flags.

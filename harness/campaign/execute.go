@@ -19,8 +19,9 @@ import (
 
 // Load parses and plans a spec file: every run's configuration is
 // resolved from its keys, as `raftcheck test` resolves its flags, and
-// validated before anything runs.
-func Load(file string) (*Spec, []Run, error) {
+// validated before anything runs. An entry without a seed gets
+// EntrySeed(campaignSeed, its index).
+func Load(file string, campaignSeed uint64) (*Spec, []Run, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read spec: %w", err)
@@ -29,7 +30,8 @@ func Load(file string) (*Spec, []Run, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	runs, err := spec.Plan(func(_ int, e Entry) (Resolved, error) { return resolveEntry(e) })
+	spec.Seed = campaignSeed
+	runs, err := spec.Plan(func(i int, e Entry) (Resolved, error) { return resolveEntry(e, EntrySeed(campaignSeed, i)) })
 	if err != nil {
 		return nil, nil, err
 	}
@@ -38,12 +40,19 @@ func Load(file string) (*Spec, []Run, error) {
 
 // resolveEntry sets an entry's settings on the flags of raftcheck test,
 // in order (a later one overrides), and validates the result with the
-// same messages as the command line.
-func resolveEntry(e Entry) (Resolved, error) {
+// same messages as the command line. seed is the entry's seed when its
+// settings give none.
+func resolveEntry(e Entry, seed uint64) (Resolved, error) {
 	fs := flag.NewFlagSet("campaign run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	f := runner.NewFlags(fs, "docker", 60*time.Second)
 	var image *Setting
+	seedGiven := slices.ContainsFunc(e.Settings, func(s Setting) bool { return s.Key == "seed" })
+	if !seedGiven {
+		if err := fs.Set("seed", fmt.Sprint(seed)); err != nil {
+			return Resolved{}, fmt.Errorf("seed %d: %w", seed, err)
+		}
+	}
 	for _, s := range e.Settings {
 		if err := fs.Set(s.Key, s.Value); err != nil {
 			return Resolved{}, AtLine(s.Line, fmt.Errorf("invalid value %q for %s: %w", s.Value, s.Key, err))
@@ -62,7 +71,7 @@ func resolveEntry(e Entry) (Resolved, error) {
 		}
 		req.Image = ""
 	}
-	return Resolved{Config: req.Config, SeedGiven: req.SeedGiven, Image: req.Image}, nil
+	return Resolved{Config: req.Config, SeedGiven: seedGiven, Image: req.Image}, nil
 }
 
 // Options say where a campaign's files go and what it prints.
@@ -70,6 +79,9 @@ type Options struct {
 	Results string    // the results store
 	JUnit   string    // also write a JUnit report here, if set
 	Out     io.Writer // progress lines and docker runs' progress
+	// Shard, when set, says the runs are one shard of the campaign
+	// (Select); the summary records it for Merge.
+	Shard *Shard
 }
 
 // Execute runs a planned campaign, one run after another, each into the
@@ -92,6 +104,7 @@ func Execute(ctx context.Context, spec *Spec, runs []Run, opts Options) (*Summar
 		return nil, "", err
 	}
 	sum := NewSummary(spec, opts.Results, len(runs), started)
+	sum.Shard = opts.Shard
 	write := func() error {
 		if err := sum.Write(dir); err != nil {
 			return err
@@ -102,10 +115,15 @@ func Execute(ctx context.Context, spec *Spec, runs []Run, opts Options) (*Summar
 		return nil
 	}
 	out := opts.Out
-	fmt.Fprintf(out, "raftcheck campaign %s: %d runs from %s\n  files:   %s\n", spec.Name, len(runs), spec.File, dir)
+	if opts.Shard != nil {
+		fmt.Fprintf(out, "raftcheck campaign %s: shard %v, %d of the campaign's %d runs, from %s\n", spec.Name, *opts.Shard, len(runs), opts.Shard.CampaignRuns, spec.File)
+	} else {
+		fmt.Fprintf(out, "raftcheck campaign %s: %d runs from %s\n", spec.Name, len(runs), spec.File)
+	}
+	fmt.Fprintf(out, "  files:   %s\n  campaign seed %d (the seeds the spec leaves out; --campaign-seed %d runs them again)\n", dir, spec.Seed, spec.Seed)
 	for _, r := range runs {
 		if r.SeedChosen {
-			fmt.Fprintf(out, "  %s: no seed in the spec; chose %d%s\n", r.Name, r.Config.Seed, seedRange(r))
+			fmt.Fprintf(out, "  %s: no seed in the spec; from the campaign seed: %d%s\n", r.Name, r.Config.Seed, seedRange(r))
 		}
 	}
 	if err := write(); err != nil {

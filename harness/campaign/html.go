@@ -85,7 +85,7 @@ tr.fail td.outcome, tr.error td.outcome { font-weight: bold; }
 </head>
 <body>
 <h1>campaign {{.Name}}</h1>
-<p class="meta">spec <code>{{.Spec}}</code> · started {{time .StartedAt}}{{if .Done}} · took {{dur .Duration}}{{end}} · {{status}}</p>
+<p class="meta">spec <code>{{.Spec}}</code> · started {{time .StartedAt}}{{if .Done}} · took {{dur .Duration}}{{end}} · campaign seed {{.CampaignSeed}}{{with .Shard}} · shard {{.Index}} of {{.Count}}{{end}}{{if .Merged}} · merged from {{len .Merged}} shards{{end}}{{if .MissingShards}} · <strong>missing shards {{.MissingShards}}</strong>{{end}} · {{status}}</p>
 <p class="totals"><span class="pass">{{.Totals.Pass}} passed</span><span class="fail">{{.Totals.Fail}} failed</span><span class="unknown">{{.Totals.Unknown}} unknown</span><span class="error">{{.Totals.Error}} harness errors</span>
 · <a href="summary.json">summary.json</a></p>
 <table>

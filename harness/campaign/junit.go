@@ -74,7 +74,13 @@ func (s *Summary) JUnit() ([]byte, error) {
 	suite := JUnitSuite{Name: s.Name, Tests: len(s.Runs), Time: secs(time.Duration(s.Duration)),
 		Timestamp: s.StartedAt.UTC().Format("2006-01-02T15:04:05"),
 		Properties: []JUnitProperty{{"spec", s.Spec}, {"results", s.Results},
-			{"exit_code", fmt.Sprint(s.ExitCode)}}}
+			{"campaign_seed", fmt.Sprint(s.CampaignSeed)}, {"exit_code", fmt.Sprint(s.ExitCode)}}}
+	if s.Shard != nil {
+		suite.Properties = append(suite.Properties, JUnitProperty{"shard", s.Shard.String()})
+	}
+	if len(s.MissingShards) > 0 {
+		suite.Properties = append(suite.Properties, JUnitProperty{"missing_shards", fmt.Sprint(s.MissingShards)})
+	}
 	if s.Interrupted {
 		suite.Properties = append(suite.Properties, JUnitProperty{"interrupted",
 			fmt.Sprintf("after %d of %d runs", len(s.Runs), s.Planned)})

@@ -28,6 +28,9 @@ type Resolver func(index int, e Entry) (Resolved, error)
 
 // Run is one run of a campaign: an entry at one seed.
 type Run struct {
+	// Index is the run's place in the whole campaign's plan, from 0; a
+	// shard runs those with Index%N == I-1, and Merge orders by it.
+	Index  int
 	Entry  int    // index in Spec.Entries
 	Name   string // the entry's name, or its test's name
 	Rep    int    // 1..Repeat
@@ -77,7 +80,7 @@ func (s *Spec) Plan(resolve Resolver) ([]Run, error) {
 			if r.Image != "" {
 				replay += " --image " + r.Image
 			}
-			runs = append(runs, Run{Entry: i, Name: name, Rep: rep + 1, Repeat: e.Repeat, Expect: e.Expect,
+			runs = append(runs, Run{Index: len(runs), Entry: i, Name: name, Rep: rep + 1, Repeat: e.Repeat, Expect: e.Expect,
 				Config: cfg, Replay: replay, SeedChosen: rep == 0 && !r.SeedGiven, Within: e.Within, Image: r.Image})
 		}
 	}

@@ -10,7 +10,7 @@
 //	  time-limit: 20s
 //	runs:
 //	  - name: sim-sweep           # optional; default: the test's name
-//	    seed: 1000                # optional; default: random, printed
+//	    seed: 1000                # optional; default: from the campaign seed
 //	    repeat: 200               # seeds 1000..1199
 //	  - name: stale-reads-caught
 //	    unsafe: stale-reads
@@ -26,6 +26,8 @@ package campaign
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -47,6 +49,12 @@ type Spec struct {
 	File    string // as given to Parse, for messages
 	Name    string
 	Entries []Entry
+	// SHA256 is the hex digest of the spec file's bytes: shards of one
+	// campaign must have read the same spec (Merge checks).
+	SHA256 string
+	// Seed is the campaign seed the entries without a seed draw theirs
+	// from (EntrySeed); set by Load.
+	Seed uint64
 }
 
 // Entry is one item of runs:, with the defaults folded in.
@@ -131,7 +139,8 @@ func Parse(file string, data []byte, flags []string) (*Spec, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, p.errorf(root, "a campaign spec is a mapping with name, defaults and runs")
 	}
-	spec := &Spec{File: file, Name: strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))}
+	sum := sha256.Sum256(data)
+	spec := &Spec{File: file, Name: strings.TrimSuffix(filepath.Base(file), filepath.Ext(file)), SHA256: hex.EncodeToString(sum[:])}
 	var defaults []Setting
 	defRepeat, defExpect := 1, checker.Valid
 	var runs *yaml.Node

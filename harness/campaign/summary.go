@@ -85,6 +85,8 @@ func (t Totals) ExitCode(interrupted bool) int {
 
 // Record is one run as summary.json keeps it.
 type Record struct {
+	// Index is the run's place in the campaign's plan (Run.Index).
+	Index  int              `json:"index"`
 	Name   string           `json:"name"`
 	Label  string           `json:"label"` // name and seed, unique in a campaign
 	Rep    int              `json:"rep"`
@@ -114,7 +116,7 @@ type Record struct {
 // (resolved, if it got that far), res and dir as the runner returned them
 // (dir under root), err its error.
 func NewRecord(run Run, tc store.TestConfig, root string, started time.Time, wall time.Duration, res store.RunResult, dir string, err error) Record {
-	r := Record{Name: run.Name, Label: run.Label(), Rep: run.Rep, Repeat: run.Repeat, Config: tc,
+	r := Record{Index: run.Index, Name: run.Name, Label: run.Label(), Rep: run.Rep, Repeat: run.Repeat, Config: tc,
 		Expect: run.Expect.String(), StartedAt: started.UTC(), Duration: store.Duration(wall), Replay: run.Replay}
 	if dir != "" {
 		if rel, rerr := filepath.Rel(root, dir); rerr == nil {
@@ -150,6 +152,18 @@ type Summary struct {
 	Version int    `json:"version"`
 	Name    string `json:"name"`
 	Spec    string `json:"spec"`
+	// SpecSHA256 is the digest of the spec file; CampaignSeed the seed the
+	// entries without one drew theirs from. Shards to merge agree on both.
+	SpecSHA256   string `json:"spec_sha256"`
+	CampaignSeed uint64 `json:"campaign_seed"`
+	// Shard is set when the campaign ran as shards: this summary's
+	// shard. Planned is then the shard's runs.
+	Shard *Shard `json:"shard,omitempty"`
+	// Merged lists the shards' summaries a merged campaign came from, and
+	// MissingShards those of its shards it lacks (the campaign is then
+	// incomplete, as if interrupted).
+	Merged        []string `json:"merged,omitempty"`
+	MissingShards []int    `json:"missing_shards,omitempty"`
 	// Results is the results root the run directories are relative to,
 	// as given on the command line.
 	Results   string         `json:"results"`
@@ -168,7 +182,7 @@ type Summary struct {
 // NewSummary starts the summary of a campaign of planned runs.
 func NewSummary(spec *Spec, results string, planned int, started time.Time) *Summary {
 	return &Summary{Format: SummaryFormat, Version: SummaryVersion, Name: spec.Name, Spec: spec.File,
-		Results: results, StartedAt: started.UTC(), Planned: planned, Runs: []Record{}}
+		SpecSHA256: spec.SHA256, CampaignSeed: spec.Seed, Results: results, StartedAt: started.UTC(), Planned: planned, Runs: []Record{}}
 }
 
 // Add appends a run and updates the totals and exit status.

@@ -68,9 +68,7 @@ func NeedEtcd(t testing.TB) {
 
 var prepareEtcd = sync.OnceValue(func() string {
 	if os.Getenv("RAFTCHECK_DOCKER_BUILD") == "1" {
-		if err := build([]string{"go", "build", "-trimpath", "-o", "bin/lazyfs", "./cmd/lazyfs"},
-			[]string{"go", "build", "-trimpath", "-o", "bin/netdelay", "./cmd/netdelay"},
-			[]string{"docker", "build", "-q", "-f", "Dockerfile.etcd", "-t", EtcdImage, "."}); err != nil {
+		if err := build([]string{"make", "etcd-image", "ETCD_IMAGE=" + EtcdImage}); err != nil {
 			return "building the etcd image failed: " + err.Error()
 		}
 	}

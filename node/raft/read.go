@@ -77,7 +77,7 @@ func (r *raft) startRead(m Message) {
 	rr := &readRequest{id: r.reads.seq, ctx: m.Context, from: m.From, index: r.log.committed,
 		acks: map[NodeID]bool{r.id: true}}
 	r.reads.queue = append(r.reads.queue, rr)
-	r.bcastHeartbeat(roundCtx(rr.id))
+	r.readRoundDue = true
 }
 
 // releasePendingReads starts the reads that waited for the term's first

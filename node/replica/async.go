@@ -1,0 +1,134 @@
+package replica
+
+import (
+	"fmt"
+
+	"github.com/raftcheck/raftcheck/node/raft"
+)
+
+// Write is one batch for a Writer. Batches are numbered from 1 in the
+// order they must reach the disk.
+type Write struct {
+	Seq uint64
+	// Snapshot, if not empty, is saved (durably) before the rest.
+	Snapshot  raft.Snapshot
+	HardState raft.HardState
+	Entries   []raft.Entry
+	// Sync asks for an fsync before the batch is reported durable. A
+	// batch that only moves the commit index does without: the commit
+	// index is a hint a restart may lose (the leader tells it again).
+	Sync bool
+}
+
+// Writer persists batches off the caller's goroutine (etcd-io/raft's
+// asynchronous storage writes). It carries them out in Seq order; once
+// every batch up to seq is written, and synced where asked, the driver
+// calls Replica.Durable(seq) and then Process. The replica meanwhile keeps
+// stepping messages and accepting proposals; it holds back every message
+// that depends on an unfinished write, and the core counts the leader's
+// own copy of an entry toward commit only once Durable reports it.
+type Writer interface {
+	Write(w Write)
+}
+
+// heldMsgs are messages waiting for write seq to be durable.
+type heldMsgs struct {
+	seq  uint64
+	msgs []raft.Message
+}
+
+// durableMark tells the core, once write seq is durable, that its log is
+// on disk up to (index, term).
+type durableMark struct {
+	seq, index, term uint64
+}
+
+// asyncState is the replica's bookkeeping of writes in flight.
+type asyncState struct {
+	writer Writer
+	// issued numbers the last batch handed to the writer; durable the
+	// last reported durable; synced the last that needed an fsync, and
+	// voted the last that changed the term or vote.
+	issued, durable, synced, voted uint64
+	// issuedHS is the hard state last handed to the writer.
+	issuedHS raft.HardState
+	held     []heldMsgs
+	marks    []durableMark
+}
+
+// write hands one Ready's persistent part to the writer.
+func (r *Replica) write(rd raft.Ready) {
+	a := &r.async
+	hs := rd.HardState
+	if hs.IsEmpty() && len(rd.Entries) == 0 && rd.Snapshot.IsEmpty() {
+		return
+	}
+	if r.unsafe.ForgetVote {
+		hs.Vote = raft.None
+	}
+	voteChanged := !hs.IsEmpty() && (hs.Term != a.issuedHS.Term || hs.Vote != a.issuedHS.Vote)
+	if !hs.IsEmpty() {
+		a.issuedHS = hs
+	}
+	a.issued++
+	w := Write{Seq: a.issued, Snapshot: rd.Snapshot, HardState: hs, Entries: rd.Entries,
+		Sync: len(rd.Entries) > 0 || voteChanged}
+	if w.Sync || !rd.Snapshot.IsEmpty() {
+		a.synced = a.issued
+	}
+	if voteChanged {
+		a.voted = a.issued
+	}
+	switch {
+	case len(rd.Entries) > 0:
+		last := rd.Entries[len(rd.Entries)-1]
+		a.marks = append(a.marks, durableMark{seq: a.issued, index: last.Index, term: last.Term})
+	case !rd.Snapshot.IsEmpty():
+		m := rd.Snapshot.Meta
+		a.marks = append(a.marks, durableMark{seq: a.issued, index: m.Index, term: m.Term})
+	}
+	a.writer.Write(w)
+}
+
+// sendAsync sends msgs now if they depend on nothing unwritten, or holds
+// them until the writes issued so far are durable. Only a leader's
+// appends, heartbeats, snapshots and read answers go ahead of its own
+// write (thesis §10.2.1), and only once its term and vote are durable.
+func (r *Replica) sendAsync(msgs []raft.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	a := &r.async
+	if a.durable >= a.synced || (a.durable >= a.voted && r.leaderMessages(msgs)) {
+		r.sender.Send(msgs)
+		return
+	}
+	a.held = append(a.held, heldMsgs{seq: a.synced, msgs: msgs})
+}
+
+// Durable reports that every batch up to seq handed to the Writer is
+// written, and synced where it asked. Call Process after it.
+func (r *Replica) Durable(seq uint64) error {
+	a := &r.async
+	if a.writer == nil {
+		return fmt.Errorf("replica %s: Durable without a Writer", r.id)
+	}
+	if seq > a.issued {
+		return fmt.Errorf("replica %s: write %d reported durable, only %d issued", r.id, seq, a.issued)
+	}
+	if seq <= a.durable {
+		return nil
+	}
+	a.durable = seq
+	i := 0
+	for ; i < len(a.marks) && a.marks[i].seq <= seq; i++ {
+		r.rn.Durable(a.marks[i].index, a.marks[i].term)
+	}
+	a.marks = a.marks[i:]
+	i = 0
+	for ; i < len(a.held) && a.held[i].seq <= seq; i++ {
+		r.sender.Send(a.held[i].msgs)
+	}
+	a.held = a.held[i:]
+	return nil
+}

@@ -31,10 +31,10 @@ type Writer interface {
 	Write(w Write)
 }
 
-// heldMsgs are messages waiting for write seq to be durable.
-type heldMsgs struct {
-	seq  uint64
-	msgs []raft.Message
+// heldMsg is a message waiting for write seq to be durable.
+type heldMsg struct {
+	seq uint64
+	msg raft.Message
 }
 
 // durableMark tells the core, once write seq is durable, that its log is
@@ -50,10 +50,11 @@ type asyncState struct {
 	// last reported durable; synced the last that needed an fsync, and
 	// voted the last that changed the term or vote.
 	issued, durable, synced, voted uint64
-	// issuedHS is the hard state last handed to the writer.
-	issuedHS raft.HardState
-	held     []heldMsgs
-	marks    []durableMark
+	// issuedHS is the latest hard state; commitHS, if set, one that only
+	// moved the commit index and waits to ride with the next write.
+	issuedHS, commitHS raft.HardState
+	held               []heldMsg
+	marks              []durableMark
 }
 
 // write hands one Ready's persistent part to the writer.
@@ -70,6 +71,17 @@ func (r *Replica) write(rd raft.Ready) {
 	if !hs.IsEmpty() {
 		a.issuedHS = hs
 	}
+	if len(rd.Entries) == 0 && rd.Snapshot.IsEmpty() && !voteChanged {
+		// Only the commit index moved: it rides with the next write rather
+		// than costing a write of its own (it is a hint a restart may lose
+		// either way, since such writes are not fsynced).
+		a.commitHS = hs
+		return
+	}
+	if hs.IsEmpty() {
+		hs = a.commitHS
+	}
+	a.commitHS = raft.HardState{}
 	a.issued++
 	w := Write{Seq: a.issued, Snapshot: rd.Snapshot, HardState: hs, Entries: rd.Entries,
 		Sync: len(rd.Entries) > 0 || voteChanged}
@@ -90,20 +102,38 @@ func (r *Replica) write(rd raft.Ready) {
 	a.writer.Write(w)
 }
 
-// sendAsync sends msgs now if they depend on nothing unwritten, or holds
-// them until the writes issued so far are durable. Only a leader's
-// appends, heartbeats, snapshots and read answers go ahead of its own
-// write (thesis §10.2.1), and only once its term and vote are durable.
+// sendAsync sends each message as soon as what it asserts is durable,
+// holding the rest. An acknowledgement of entries waits for every write
+// issued so far that needed an fsync (they hold those entries); anything
+// else a node says asserts only its term and vote, so it waits for the
+// last write that changed them. A leader's appends thus go out before its
+// own write of the same entries (thesis §10.2.1), and a follower's
+// heartbeat answers (which confirm ReadIndex rounds) do not queue behind
+// its fsync of entries.
 func (r *Replica) sendAsync(msgs []raft.Message) {
 	if len(msgs) == 0 {
 		return
 	}
 	a := &r.async
-	if a.durable >= a.synced || (a.durable >= a.voted && r.leaderMessages(msgs)) {
+	if a.durable >= a.synced {
 		r.sender.Send(msgs)
 		return
 	}
-	a.held = append(a.held, heldMsgs{seq: a.synced, msgs: msgs})
+	var now []raft.Message
+	for _, m := range msgs {
+		need := a.voted
+		if m.Type == raft.MsgAppResp && !m.Reject {
+			need = a.synced
+		}
+		if a.durable >= need {
+			now = append(now, m)
+		} else {
+			a.held = append(a.held, heldMsg{seq: need, msg: m})
+		}
+	}
+	if len(now) > 0 {
+		r.sender.Send(now)
+	}
 }
 
 // Durable reports that every batch up to seq handed to the Writer is
@@ -125,10 +155,18 @@ func (r *Replica) Durable(seq uint64) error {
 		r.rn.Durable(a.marks[i].index, a.marks[i].term)
 	}
 	a.marks = a.marks[i:]
-	i = 0
-	for ; i < len(a.held) && a.held[i].seq <= seq; i++ {
-		r.sender.Send(a.held[i].msgs)
+	var send []raft.Message
+	keep := a.held[:0]
+	for _, h := range a.held {
+		if h.seq <= seq {
+			send = append(send, h.msg)
+		} else {
+			keep = append(keep, h)
+		}
 	}
-	a.held = a.held[i:]
+	a.held = keep
+	if len(send) > 0 {
+		r.sender.Send(send)
+	}
 	return nil
 }

@@ -84,6 +84,16 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
+// maxInflight bounds the appends in flight to each follower. The loop
+// never waits for the disk, so it turns over for almost every request;
+// with a wide window each turn's one or two entries would leave as their
+// own append and come back as their own acknowledgement. Two in flight
+// keep a batch filling while the previous one is on its way, so a busy
+// leader sends about one append per follower per round trip and fsync
+// (measured in-process with 64 writers: 0.3 peer messages per write,
+// against 3.3 with a window of 256).
+const maxInflight = 2
+
 // Server is a running raftnode.
 type Server struct {
 	cfg       Config
@@ -153,7 +163,7 @@ func (s *Server) Run(ctx context.Context) error {
 		Raft: raft.Config{ID: s.cfg.ID, Peers: peers,
 			ElectionTick: ticks(s.cfg.ElectionTimeout), HeartbeatTick: ticks(s.cfg.Heartbeat),
 			HardState: state.HardState, Snapshot: state.Snapshot, Entries: state.Entries,
-			Unsafe: s.cfg.RaftUnsafe},
+			Unsafe: s.cfg.RaftUnsafe, MaxInflight: maxInflight},
 		Storage: st, Writer: writer, Sender: tr, SnapshotEvery: s.cfg.SnapshotEvery,
 		RequestTimeout: ticks(s.cfg.RequestTimeout),
 		// Unique per start: the wall clock in nanoseconds, shifted so the

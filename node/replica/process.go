@@ -9,9 +9,9 @@ import (
 	"github.com/raftcheck/raftcheck/node/raft"
 )
 
-// Process carries out everything the Raft core has ready: persist, send,
-// apply, answer clients, compact. Call it after every Tick, Step or
-// Submit. An error means the node must stop (its disk failed, or it saw a
+// Process carries out everything the Raft core has ready: persist (or,
+// with a Writer, hand to it), send, apply, answer clients, compact. Call
+// it after every Tick, Step, Submit or Durable. An error means the node must stop (its disk failed, or it saw a
 // protocol violation); continuing could lose acknowledged data.
 func (r *Replica) Process() error {
 	if len(r.deferred) > 0 && r.deferredAge >= r.deferTicks {

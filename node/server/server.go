@@ -1,6 +1,8 @@
 // Package server runs a replica on real disk, TCP and timers, and serves
 // the client HTTP API. One goroutine, the event loop, owns the replica;
-// HTTP handlers talk to it through channels.
+// HTTP handlers talk to it through channels, and a writer goroutine
+// persists its batches (fsync off the loop) and reports them durable as
+// events.
 package server
 
 import (

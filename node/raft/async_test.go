@@ -94,3 +94,70 @@ func TestProposalsShareOneAppend(t *testing.T) {
 		t.Fatalf("%d appends for 10 proposals, want one per follower: %v", apps, rd.Messages)
 	}
 }
+
+// Reads that arrive while a heartbeat round is out share the next round.
+func TestReadsShareRounds(t *testing.T) {
+	n, err := NewRawNode(Config{ID: "n1", Peers: []NodeID{"n1", "n2", "n3"}, ElectionTick: 10, HeartbeatTick: 5,
+		DisablePreVote: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Campaign()
+	n.Ready()
+	n.Advance()
+	for _, id := range []NodeID{"n2", "n3"} {
+		if err := n.Step(Message{Type: MsgVoteResp, From: id, To: "n1", Term: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.Ready()
+	n.Advance()
+	for _, id := range []NodeID{"n2", "n3"} { // commit the no-op: reads may start
+		if err := n.Step(Message{Type: MsgAppResp, From: id, To: "n1", Term: 1, Index: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.Ready()
+	n.Advance()
+	heartbeats := func() (out []Message) {
+		rd := n.Ready()
+		n.Advance()
+		for _, m := range rd.Messages {
+			if m.Type == MsgHeartbeat {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	n.ReadIndex([]byte("a"))
+	first := heartbeats()
+	if len(first) != 2 {
+		t.Fatalf("first read: %d heartbeats, want a round to both followers", len(first))
+	}
+	n.ReadIndex([]byte("b"))
+	if hb := heartbeats(); len(hb) != 0 {
+		t.Fatalf("second read started a round while one was out: %v", hb)
+	}
+	n.ReadIndex([]byte("c"))
+	if err := n.Step(Message{Type: MsgHeartbeatResp, From: "n2", To: "n1", Term: 1, Context: first[0].Context}); err != nil {
+		t.Fatal(err)
+	}
+	rd := n.Ready()
+	n.Advance()
+	var hb []Message
+	for _, m := range rd.Messages {
+		if m.Type == MsgHeartbeat {
+			hb = append(hb, m)
+		}
+	}
+	if len(rd.ReadStates) != 1 || string(rd.ReadStates[0].RequestCtx) != "a" || len(hb) != 2 {
+		t.Fatalf("after the first round: read states %v, %d heartbeats; want a answered and one round for b and c", rd.ReadStates, len(hb))
+	}
+	if err := n.Step(Message{Type: MsgHeartbeatResp, From: "n3", To: "n1", Term: 1, Context: hb[1].Context}); err != nil {
+		t.Fatal(err)
+	}
+	rd = n.Ready()
+	if len(rd.ReadStates) != 2 {
+		t.Fatalf("second round answered %v, want b and c", rd.ReadStates)
+	}
+}

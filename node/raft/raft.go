@@ -122,7 +122,8 @@ type raft struct {
 	// appendDue and readRoundDue ask for one append per follower and one
 	// heartbeat round at the next Ready, covering every proposal and read
 	// that arrived since: a batch of proposals costs one message per
-	// follower, not one each.
+	// follower, not one each. A read round waits while another is out
+	// (see readIndexQueue.roundFree).
 	appendDue, readRoundDue bool
 
 	msgs             []Message
@@ -194,11 +195,19 @@ func (r *raft) flushDue() {
 		r.appendDue = false
 		r.bcastAppend()
 	}
-	if r.readRoundDue {
-		r.readRoundDue = false
-		// The last queued round confirms every round before it.
-		r.bcastHeartbeat(r.reads.lastCtx())
+	if r.readRoundDue && r.reads.roundFree() {
+		r.sendReadRound()
 	}
+}
+
+// sendReadRound sends a heartbeat round for the last queued read: its
+// confirmation confirms every read queued before it too.
+func (r *raft) sendReadRound() {
+	r.readRoundDue = false
+	if n := len(r.reads.queue); n > 0 {
+		r.reads.sentRound = r.reads.queue[n-1].id
+	}
+	r.bcastHeartbeat(r.reads.lastCtx())
 }
 
 func (r *raft) quorum() int { return len(r.peers)/2 + 1 }
@@ -354,7 +363,7 @@ func (r *raft) tickLeader() {
 	}
 	if r.heartbeatElapsed >= r.heartbeatTick {
 		r.heartbeatElapsed = 0
-		r.bcastHeartbeat(r.reads.lastCtx())
+		r.sendReadRound()
 	}
 }
 

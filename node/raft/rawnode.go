@@ -82,7 +82,7 @@ func (n *RawNode) Compact(index uint64, data []byte) (Snapshot, error) {
 // HasReady reports whether Ready would return anything.
 func (n *RawNode) HasReady() bool {
 	r := n.r
-	return r.appendDue || r.readRoundDue || r.softState() != n.prevSoft || r.hardState() != n.prevHard ||
+	return r.appendDue || (r.readRoundDue && r.reads.roundFree()) || r.softState() != n.prevSoft || r.hardState() != n.prevHard ||
 		r.log.pending != nil || r.log.stabled < r.log.lastIndex() ||
 		len(r.msgs) > 0 || len(r.readStates) > 0 || len(r.droppedReads) > 0 ||
 		len(r.droppedProposals) > 0 || r.log.applied < r.log.committed

@@ -17,7 +17,13 @@ import (
 // leader of an in-process three-node cluster on loopback and real disk.
 // Besides time per write it reports what does not depend on how busy the
 // machine is: fsyncs and peer messages per write, summed over the nodes.
-func BenchmarkClusterWrites(b *testing.B) {
+func BenchmarkClusterWrites(b *testing.B) { benchCluster(b, false) }
+
+// BenchmarkClusterReads is the same with linearizable reads (ReadIndex
+// rounds, which many reads share).
+func BenchmarkClusterReads(b *testing.B) { benchCluster(b, true) }
+
+func benchCluster(b *testing.B, reads bool) {
 	const writers = 64
 	c := startCluster(b, 3)
 	l := c.leader()
@@ -31,9 +37,15 @@ func BenchmarkClusterWrites(b *testing.B) {
 	for i := range writers {
 		wg.Go(func() {
 			for n := range next {
-				if r := cl.Write(context.Background(), fmt.Sprint("k", i), int64(n), workload.Session{}); r.Outcome != workload.OK {
+				var r workload.Result
+				if reads {
+					r = cl.Read(context.Background(), fmt.Sprint("k", i))
+				} else {
+					r = cl.Write(context.Background(), fmt.Sprint("k", i), int64(n), workload.Session{})
+				}
+				if r.Outcome != workload.OK {
 					mu.Lock()
-					failed = fmt.Errorf("write: %s: %v", r.Outcome, r.Err)
+					failed = fmt.Errorf("operation: %s: %v", r.Outcome, r.Err)
 					mu.Unlock()
 				}
 			}
@@ -49,8 +61,8 @@ func BenchmarkClusterWrites(b *testing.B) {
 		b.Fatal(failed)
 	}
 	fsyncs, msgs := clusterCounters(b, c)
-	b.ReportMetric((fsyncs-fsyncs0)/float64(b.N), "fsyncs/write")
-	b.ReportMetric((msgs-msgs0)/float64(b.N), "msgs/write")
+	b.ReportMetric((fsyncs-fsyncs0)/float64(b.N), "fsyncs/op")
+	b.ReportMetric((msgs-msgs0)/float64(b.N), "msgs/op")
 }
 
 // clusterCounters sums the nodes' fsyncs and peer messages sent, from

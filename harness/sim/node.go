@@ -81,6 +81,7 @@ func (n *simNode) Write(w replica.Write) {
 			return
 		}
 		n.whenRunning(func() {
+			n.Send(w.Messages)
 			if err := n.rep.Durable(w.Seq); err != nil {
 				n.failed = err
 				n.crash()

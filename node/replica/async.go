@@ -18,12 +18,16 @@ type Write struct {
 	// batch that only moves the commit index does without: the commit
 	// index is a hint a restart may lose (the leader tells it again).
 	Sync bool
+	// Messages are sent by the writer once this batch (and every one
+	// before it) is durable: they depend on it.
+	Messages []raft.Message
 }
 
 // Writer persists batches off the caller's goroutine (etcd-io/raft's
 // asynchronous storage writes). It carries them out in Seq order; once
-// every batch up to seq is written, and synced where asked, the driver
-// calls Replica.Durable(seq) and then Process. The replica meanwhile keeps
+// every batch up to seq is written, and synced where asked, it sends
+// their Messages and the driver calls Replica.Durable(seq) and then
+// Process. The replica meanwhile keeps
 // stepping messages and accepting proposals; it holds back every message
 // that depends on an unfinished write, and the core counts the leader's
 // own copy of an entry toward commit only once Durable reports it.
@@ -57,12 +61,22 @@ type asyncState struct {
 	marks              []durableMark
 }
 
-// write hands one Ready's persistent part to the writer.
-func (r *Replica) write(rd raft.Ready) {
+// persistAsync hands one Ready's persistent part to the writer, with the
+// messages that must wait for it.
+func (r *Replica) persistAsync(rd raft.Ready) {
+	w := r.nextWrite(rd)
+	r.sendAsync(rd.Messages, w)
+	if w != nil {
+		r.async.writer.Write(*w)
+	}
+}
+
+// nextWrite numbers the write rd needs, if any.
+func (r *Replica) nextWrite(rd raft.Ready) *Write {
 	a := &r.async
 	hs := rd.HardState
 	if hs.IsEmpty() && len(rd.Entries) == 0 && rd.Snapshot.IsEmpty() {
-		return
+		return nil
 	}
 	if r.unsafe.ForgetVote {
 		hs.Vote = raft.None
@@ -76,7 +90,7 @@ func (r *Replica) write(rd raft.Ready) {
 		// than costing a write of its own (it is a hint a restart may lose
 		// either way, since such writes are not fsynced).
 		a.commitHS = hs
-		return
+		return nil
 	}
 	if hs.IsEmpty() {
 		hs = a.commitHS
@@ -99,7 +113,7 @@ func (r *Replica) write(rd raft.Ready) {
 		m := rd.Snapshot.Meta
 		a.marks = append(a.marks, durableMark{seq: a.issued, index: m.Index, term: m.Term})
 	}
-	a.writer.Write(w)
+	return &w
 }
 
 // sendAsync sends each message as soon as what it asserts is durable,
@@ -109,8 +123,11 @@ func (r *Replica) write(rd raft.Ready) {
 // last write that changed them. A leader's appends thus go out before its
 // own write of the same entries (thesis §10.2.1), and a follower's
 // heartbeat answers (which confirm ReadIndex rounds) do not queue behind
-// its fsync of entries.
-func (r *Replica) sendAsync(msgs []raft.Message) {
+// its fsync of entries. A message waiting for w (the write of the same
+// Ready, the latest) travels with it: the writer sends it as soon as the
+// write is durable, without a round through the event loop. One waiting
+// for an earlier write is held here until Durable.
+func (r *Replica) sendAsync(msgs []raft.Message, w *Write) {
 	if len(msgs) == 0 {
 		return
 	}
@@ -125,9 +142,12 @@ func (r *Replica) sendAsync(msgs []raft.Message) {
 		if m.Type == raft.MsgAppResp && !m.Reject {
 			need = a.synced
 		}
-		if a.durable >= need {
+		switch {
+		case a.durable >= need:
 			now = append(now, m)
-		} else {
+		case w != nil:
+			w.Messages = append(w.Messages, m)
+		default:
 			a.held = append(a.held, heldMsg{seq: need, msg: m})
 		}
 	}

@@ -44,8 +44,7 @@ func (r *Replica) handle(rd raft.Ready) error {
 		r.soft = *rd.SoftState
 	}
 	if r.async.writer != nil {
-		r.write(rd)
-		r.sendAsync(rd.Messages)
+		r.persistAsync(rd)
 	} else if err := r.persistAndSend(rd); err != nil {
 		return err
 	}

@@ -118,6 +118,9 @@ func (c *testCluster) complete(id raft.NodeID) bool {
 		}
 	}
 	last := w.queue[len(w.queue)-1].Seq
+	for _, b := range w.queue {
+		c.net = append(c.net, b.Messages...)
+	}
 	w.queue = nil
 	if err := c.reps[id].Durable(last); err != nil {
 		c.t.Fatal(err)

@@ -159,7 +159,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer tr.Close()
 
 	ticks := func(d time.Duration) int { return max(1, int(d/s.cfg.Tick)) }
-	writer := newDiskWriter(st)
+	writer := newDiskWriter(st, tr)
 	defer writer.close()
 	rep, err := replica.New(replica.Config{
 		Raft: raft.Config{ID: s.cfg.ID, Peers: peers,

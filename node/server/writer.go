@@ -5,18 +5,21 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/raftcheck/raftcheck/node/raft"
 	"github.com/raftcheck/raftcheck/node/replica"
 	"github.com/raftcheck/raftcheck/node/storage"
 )
 
 // diskWriter is the replica's Writer: one goroutine appends the batches
-// the event loop hands it, in order, and fsyncs once for all of those
-// waiting (group commit), while the loop carries on. It reports progress
+// the event loop hands it, in order, fsyncs once for all of those
+// waiting (group commit) and sends the messages that waited for them,
+// while the loop carries on. It reports progress
 // through done, a one-slot wake-up; the loop then reads durable. It never
 // waits for the loop, so a full queue (which blocks the loop in Write)
 // cannot deadlock.
 type diskWriter struct {
 	st      *storage.Storage
+	sender  replica.Sender
 	queue   chan replica.Write
 	done    chan struct{}
 	durable atomic.Uint64
@@ -25,8 +28,8 @@ type diskWriter struct {
 	stopped chan struct{}
 }
 
-func newDiskWriter(st *storage.Storage) *diskWriter {
-	w := &diskWriter{st: st, queue: make(chan replica.Write, 4096), done: make(chan struct{}, 1),
+func newDiskWriter(st *storage.Storage, sender replica.Sender) *diskWriter {
+	w := &diskWriter{st: st, sender: sender, queue: make(chan replica.Write, 4096), done: make(chan struct{}, 1),
 		stopped: make(chan struct{})}
 	go w.run()
 	return w
@@ -51,8 +54,10 @@ func (w *diskWriter) result() (uint64, error) {
 
 func (w *diskWriter) run() {
 	defer close(w.stopped)
+	var msgs []raft.Message
 	for b := range w.queue {
 		last, sync := b.Seq, b.Sync
+		msgs = append(msgs[:0], b.Messages...)
 		err := w.apply(b)
 	drain:
 		for err == nil {
@@ -62,6 +67,7 @@ func (w *diskWriter) run() {
 					break drain
 				}
 				last, sync = b.Seq, sync || b.Sync
+				msgs = append(msgs, b.Messages...)
 				err = w.apply(b)
 			default:
 				break drain
@@ -81,6 +87,11 @@ func (w *diskWriter) run() {
 			return
 		}
 		w.durable.Store(last)
+		// Acknowledgements leave straight from here: the loop hears of
+		// the write only to let the leader count its own copy.
+		if len(msgs) > 0 {
+			w.sender.Send(msgs)
+		}
 		w.wake()
 	}
 }

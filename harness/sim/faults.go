@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/raftcheck/raftcheck/nemesis"
@@ -22,12 +23,18 @@ func (s *Simulator) Nodes() []string {
 }
 
 func (s *Simulator) Partition(_ context.Context, g nemesis.Grudge) error {
-	s.net.grudge = g
+	s.network().partition(g)
 	return nil
 }
 
+// Heal releases what a holding partition held. The heal after the
+// workload phase also ends the network's weather: recovery is measured
+// on a quiet network.
 func (s *Simulator) Heal(context.Context) error {
-	s.net.grudge = nil
+	s.network().partition(nil)
+	if s.ended {
+		s.net.calm()
+	}
 	return nil
 }
 
@@ -42,6 +49,7 @@ func (s *Simulator) lookup(node string) (*simNode, error) {
 func (s *Simulator) Kill(_ context.Context, node string) error {
 	n, err := s.lookup(node)
 	if err == nil && n.up {
+		s.network().resume(slices.Index(s.ids, n.id), false) // its unflushed writes die with it
 		n.crash()
 	}
 	return err
@@ -61,8 +69,9 @@ func (s *Simulator) Start(_ context.Context, node string) error {
 
 func (s *Simulator) Pause(_ context.Context, node string) error {
 	n, err := s.lookup(node)
-	if err == nil && n.up {
+	if err == nil && n.up && !n.paused {
 		n.paused = true
+		s.network().pause(slices.Index(s.ids, n.id))
 	}
 	return err
 }
@@ -70,6 +79,7 @@ func (s *Simulator) Pause(_ context.Context, node string) error {
 func (s *Simulator) Resume(_ context.Context, node string) error {
 	n, err := s.lookup(node)
 	if err == nil && n.up && n.paused {
+		s.network().resume(slices.Index(s.ids, n.id), true)
 		n.resume()
 	}
 	return err

@@ -64,6 +64,7 @@ func (s *Simulator) Start(_ context.Context, node string) error {
 		return err
 	}
 	n.process()
+	s.network().restarted(slices.Index(s.ids, n.id))
 	return nil
 }
 

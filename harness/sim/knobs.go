@@ -109,6 +109,7 @@ type netDrawn struct {
 	lateDup                float64
 	lateMax                time.Duration
 	outboundWindow         time.Duration
+	redialWindow           time.Duration
 }
 
 func draw(seed uint64) drawn {
@@ -138,6 +139,7 @@ func draw(seed uint64) drawn {
 	d.net.lateDup = []float64{0, 0.002, 0.01}[k.IntN(3)]
 	d.net.lateMax = time.Second + time.Duration(k.Int64N(int64(4*time.Second)))
 	d.net.outboundWindow = []time.Duration{0, 5 * time.Millisecond, 100 * time.Millisecond, 2 * time.Second}[k.IntN(4)]
+	d.net.redialWindow = []time.Duration{0, 10 * time.Millisecond, 50 * time.Millisecond, 200 * time.Millisecond}[k.IntN(4)]
 	return d
 }
 
@@ -160,6 +162,7 @@ func (d netDrawn) weather(net NetConfig, electionTimeout time.Duration) NetConfi
 		net.LateMin, net.LateMax = time.Second, d.lateMax
 	}
 	net.OutboundWindow = d.outboundWindow
+	net.RedialWindow = d.redialWindow
 	return net
 }
 

@@ -53,6 +53,11 @@ type NetConfig struct {
 	// the pause, and not yet delivered, wait in its buffers and go out on
 	// resume, as SIGSTOP holds a process's unflushed writes. 0: none.
 	OutboundWindow time.Duration `json:"outbound_window_ns"`
+	// Messages to a process that is down wait in their senders' queues
+	// while the senders redial (raftnode's transport backs off 10 ms and
+	// up): one that comes back within RedialWindow of a message's arrival
+	// still gets it. 0: they are lost.
+	RedialWindow time.Duration `json:"redial_window_ns"`
 }
 
 func (c NetConfig) validate() error {
@@ -67,8 +72,8 @@ func (c NetConfig) validate() error {
 		return fmt.Errorf("sim: network %+v: episodes need both a positive mean gap and a positive length (or neither), and 0 <= slow_min <= slow_max, positive when slow links are on", c)
 	}
 	if !prob(c.HoldFrac) || !prob(c.LateDup) || c.ReleaseSpread < 0 || c.LateMin < 0 || c.LateMax < c.LateMin ||
-		(c.LateDup > 0 && c.LateMax == 0) || c.OutboundWindow < 0 {
-		return fmt.Errorf("sim: network %+v: want hold_frac and late_dup in [0,1], 0 <= late_min <= late_max (positive when late_dup is), non-negative release spread and outbound window", c)
+		(c.LateDup > 0 && c.LateMax == 0) || c.OutboundWindow < 0 || c.RedialWindow < 0 {
+		return fmt.Errorf("sim: network %+v: want hold_frac and late_dup in [0,1], 0 <= late_min <= late_max (positive when late_dup is), non-negative release spread, outbound and redial windows", c)
 	}
 	return nil
 }
@@ -104,9 +109,10 @@ type network struct {
 	held                []flight
 	partRng, releaseRng *rand.Rand
 	lateRng             *rand.Rand
-	outbox              []outbox // by node index
-	frozen              int      // nodes whose outbox is frozen
-	weatherOff          bool     // set once the workload phase ended
+	outbox              []outbox   // by node index
+	redial              [][]flight // by node index: what waits for it to come back
+	frozen              int        // nodes whose outbox is frozen
+	weatherOff          bool       // set once the workload phase ended
 }
 
 // NetStats counts what the network did.
@@ -121,6 +127,8 @@ type NetStats struct {
 	LateDuplicated uint64
 	// OutboundHeld messages of a paused process went out on its resume.
 	OutboundHeld uint64
+	// Redialed messages reached a restarted process after waiting for it.
+	Redialed uint64
 }
 
 // flight is one message on its way.
@@ -130,6 +138,8 @@ type flight struct {
 	from   int   // sender's node index
 	link   int   // directed link index
 	sentAt int64 // virtual time
+	// arrivedAt is when it found its node down, if it waits for a redial.
+	arrivedAt int64
 }
 
 // outbox is a paused process's unflushed writes.
@@ -190,6 +200,7 @@ func (n *network) attach(s *Simulator) {
 	n.releaseRng = harness.Stream(s.tc.Seed, "net/release")
 	n.lateRng = harness.Stream(s.tc.Seed, "net/late")
 	n.outbox = make([]outbox, k)
+	n.redial = make([][]flight, k)
 }
 
 // transmit sends m from node from to node to.
@@ -255,8 +266,32 @@ func (n *network) arrive(f flight) {
 	if n.cut(f) || n.cutOneWay(f) {
 		return
 	}
+	if !f.to.up && n.cfg.RedialWindow > 0 {
+		to := f.link % len(n.redial)
+		q := n.redial[to]
+		for len(q) > 0 && q[0].arrivedAt < n.clock.now-int64(n.cfg.RedialWindow) {
+			q = q[1:] // its sender gave up on it
+		}
+		f.arrivedAt = n.clock.now
+		n.redial[to] = append(q, f)
+		return
+	}
 	n.stats.Delivered++
 	f.to.receive(f.m)
+}
+
+// restarted sends node i what waited for it, in the order it arrived:
+// each sender's redial succeeds now.
+func (n *network) restarted(i int) {
+	q := n.redial[i]
+	n.redial[i] = nil
+	for _, f := range q {
+		if f.arrivedAt < n.clock.now-int64(n.cfg.RedialWindow) {
+			continue
+		}
+		n.stats.Redialed++
+		n.clock.after(n.latency(), func() { n.arrive(f) })
+	}
 }
 
 // cut reports whether the partition in place cuts f, and holds or drops

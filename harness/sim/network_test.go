@@ -21,6 +21,7 @@ func harsh(c NetConfig, electionTimeout time.Duration) NetConfig {
 	c.HoldFrac, c.ReleaseSpread = 0.5, 10*time.Millisecond
 	c.LateDup, c.LateMin, c.LateMax = 0.01, time.Second, 4*time.Second
 	c.OutboundWindow = 2 * time.Second
+	c.RedialWindow = 50 * time.Millisecond
 	return c
 }
 
@@ -82,8 +83,10 @@ func TestNetworkWeatherHappens(t *testing.T) {
 		sum.Released += n.Released
 		sum.LateDuplicated += n.LateDuplicated
 		sum.OutboundHeld += n.OutboundHeld
+		sum.Redialed += n.Redialed
 	}
-	if sum.Slowed == 0 || sum.OneWayCut == 0 || sum.Held == 0 || sum.Released == 0 || sum.LateDuplicated == 0 || sum.OutboundHeld == 0 {
+	if sum.Slowed == 0 || sum.OneWayCut == 0 || sum.Held == 0 || sum.Released == 0 || sum.LateDuplicated == 0 ||
+		sum.OutboundHeld == 0 || sum.Redialed == 0 {
 		t.Fatalf("some weather never happened over 6 seeds: %+v", sum)
 	}
 }
@@ -129,7 +132,7 @@ func TestOldRecordHasNoWeather(t *testing.T) {
 	}
 	_, st := runStats(t, tc)
 	n := st.Net
-	if n.Slowed+n.OneWayCut+n.Held+n.Released+n.LateDuplicated+n.OutboundHeld != 0 {
+	if n.Slowed+n.OneWayCut+n.Held+n.Released+n.LateDuplicated+n.OutboundHeld+n.Redialed != 0 {
 		t.Fatalf("weather in a run without it: %+v", n)
 	}
 }
@@ -145,6 +148,7 @@ func TestNetworkValidate(t *testing.T) {
 		{LateDup: 0.1},
 		{LateDup: 0.1, LateMin: 2, LateMax: 1},
 		{OutboundWindow: -1},
+		{RedialWindow: -1},
 	} {
 		if err := c.validate(); err == nil {
 			t.Errorf("%+v validated", c)
@@ -262,6 +266,30 @@ func TestPausedSenderHoldsItsWrites(t *testing.T) {
 		// Still within the first election timeout: no other traffic.
 		if got := s.net.stats.Delivered - delivered; kill && got != 0 || !kill && got == 0 {
 			t.Fatalf("kill %v: %d delivered after the resume", kill, got)
+		}
+	}
+}
+
+// A message to a process that is down reaches it if it restarts within
+// the redial window, and is lost if it stays down longer.
+func TestRedialReachesRestartedNode(t *testing.T) {
+	for _, down := range []time.Duration{5 * time.Millisecond, 100 * time.Millisecond} {
+		s := netSim(t, 0)
+		s.net.cfg.RedialWindow = 50 * time.Millisecond
+		ctx := context.Background()
+		if err := s.Kill(ctx, "n2"); err != nil {
+			t.Fatal(err)
+		}
+		s.transmit(s.nodes[0], raft.Message{Type: raft.MsgHeartbeat, From: "n1", To: "n2"}, s.nodes[1])
+		s.clock.runUntil(s.clock.now + int64(down))
+		if err := s.Start(ctx, "n2"); err != nil {
+			t.Fatal(err)
+		}
+		// Within the first election timeout: no other traffic.
+		s.clock.runUntil(s.clock.now + int64(3*time.Millisecond))
+		want := map[bool]uint64{true: 1, false: 0}[down < 50*time.Millisecond]
+		if s.net.stats.Redialed != want || s.net.stats.Delivered != want {
+			t.Fatalf("down %v: redialed %d, delivered %d, want %d", down, s.net.stats.Redialed, s.net.stats.Delivered, want)
 		}
 	}
 }

@@ -109,6 +109,7 @@ type network struct {
 	held                []flight
 	partRng, releaseRng *rand.Rand
 	lateRng             *rand.Rand
+	wxRng               *rand.Rand // latencies of the weather's messages
 	outbox              []outbox   // by node index
 	redial              [][]flight // by node index: what waits for it to come back
 	frozen              int        // nodes whose outbox is frozen
@@ -199,6 +200,7 @@ func (n *network) attach(s *Simulator) {
 	n.partRng = harness.Stream(s.tc.Seed, "net/partition")
 	n.releaseRng = harness.Stream(s.tc.Seed, "net/release")
 	n.lateRng = harness.Stream(s.tc.Seed, "net/late")
+	n.wxRng = harness.Stream(s.tc.Seed, "net/weather-latency")
 	n.outbox = make([]outbox, k)
 	n.redial = make([][]flight, k)
 }
@@ -210,20 +212,26 @@ func (s *Simulator) transmit(from *simNode, m raft.Message, to *simNode) {
 	n.send(flight{m: m, to: to, from: i, link: i*len(s.ids) + j, sentAt: n.clock.now})
 }
 
-func (n *network) latency() int64 {
-	if n.rng.Float64() < n.cfg.TailFrac {
-		return int64(n.cfg.MaxLatency) + n.rng.Int64N(int64(n.cfg.TailLatency-n.cfg.MaxLatency)+1)
+func (n *network) latency() int64 { return n.latencyFrom(n.rng) }
+
+// latencyFrom draws a LAN latency from r. The weather draws from its own
+// streams, so that it never shifts the draws of the messages it leaves
+// alone.
+func (n *network) latencyFrom(r *rand.Rand) int64 {
+	if r.Float64() < n.cfg.TailFrac {
+		return int64(n.cfg.MaxLatency) + r.Int64N(int64(n.cfg.TailLatency-n.cfg.MaxLatency)+1)
 	}
-	return int64(n.cfg.MinLatency) + n.rng.Int64N(int64(n.cfg.MaxLatency-n.cfg.MinLatency)+1)
+	return int64(n.cfg.MinLatency) + r.Int64N(int64(n.cfg.MaxLatency-n.cfg.MinLatency)+1)
 }
 
 // delay is the latency of a message on link sent now.
 func (n *network) delay(link int) int64 {
+	d := n.latency()
 	if !n.weatherOff && n.slow[link].active(n.clock.now) {
 		n.stats.Slowed++
-		return int64(n.cfg.SlowMin) + n.rng.Int64N(int64(n.cfg.SlowMax-n.cfg.SlowMin)+1)
+		d = int64(n.cfg.SlowMin) + n.wxRng.Int64N(int64(n.cfg.SlowMax-n.cfg.SlowMin)+1)
 	}
-	return n.latency()
+	return d
 }
 
 // send carries f to its node, subject to partitions and one-way cuts
@@ -231,16 +239,21 @@ func (n *network) delay(link int) int64 {
 // and late duplication.
 func (n *network) send(f flight) {
 	n.stats.Sent++
-	if n.cut(f) || n.cutOneWay(f) {
+	if n.cut(f) {
 		return
 	}
-	if n.rng.Float64() < n.cfg.Loss {
+	lost := n.rng.Float64() < n.cfg.Loss
+	copies := 1
+	if !lost && n.rng.Float64() < n.cfg.Duplicate {
+		copies = 2
+	}
+	switch {
+	case n.cutOneWay(f):
+		return
+	case lost:
 		n.stats.Lost++
 		return
-	}
-	copies := 1
-	if n.rng.Float64() < n.cfg.Duplicate {
-		copies = 2
+	case copies == 2:
 		n.stats.Duplicated++
 	}
 	for range copies {
@@ -290,7 +303,7 @@ func (n *network) restarted(i int) {
 			continue
 		}
 		n.stats.Redialed++
-		n.clock.after(n.latency(), func() { n.arrive(f) })
+		n.clock.after(n.latencyFrom(n.wxRng), func() { n.arrive(f) })
 	}
 }
 
@@ -370,6 +383,6 @@ func (n *network) resume(i int, alive bool) {
 		return
 	}
 	for _, f := range held {
-		n.clock.after(n.latency(), func() { n.arrive(f) })
+		n.clock.after(n.latencyFrom(n.wxRng), func() { n.arrive(f) })
 	}
 }

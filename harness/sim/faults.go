@@ -101,7 +101,11 @@ func (s *Simulator) Evidence(_ context.Context, a nemesis.Action) (bool, string)
 				cut = append(cut, fmt.Sprintf("%s drops %s", to, strings.Join(from, ",")))
 			}
 		}
-		return len(cut) > 0, "the simulated network: " + strings.Join(cut, "; ")
+		how := "dropped"
+		if s.net.holds {
+			how = "held until the heal"
+		}
+		return len(cut) > 0, "the simulated network: " + strings.Join(cut, "; ") + "; what it cuts is " + how
 	case "kill", "pause":
 		var bad []string
 		for _, name := range a.Nodes {

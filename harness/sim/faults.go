@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/raftcheck/raftcheck/nemesis"
@@ -22,12 +23,18 @@ func (s *Simulator) Nodes() []string {
 }
 
 func (s *Simulator) Partition(_ context.Context, g nemesis.Grudge) error {
-	s.net.grudge = g
+	s.network().partition(g)
 	return nil
 }
 
+// Heal releases what a holding partition held. The heal after the
+// workload phase also ends the network's weather: recovery is measured
+// on a quiet network.
 func (s *Simulator) Heal(context.Context) error {
-	s.net.grudge = nil
+	s.network().partition(nil)
+	if s.ended {
+		s.net.calm()
+	}
 	return nil
 }
 
@@ -42,6 +49,7 @@ func (s *Simulator) lookup(node string) (*simNode, error) {
 func (s *Simulator) Kill(_ context.Context, node string) error {
 	n, err := s.lookup(node)
 	if err == nil && n.up {
+		s.network().resume(slices.Index(s.ids, n.id), false) // its unflushed writes die with it
 		n.crash()
 	}
 	return err
@@ -56,6 +64,7 @@ func (s *Simulator) Start(_ context.Context, node string) error {
 		return err
 	}
 	n.process()
+	s.network().restarted(slices.Index(s.ids, n.id))
 	return nil
 }
 
@@ -71,6 +80,7 @@ func (s *Simulator) LoseUnfsynced(ctx context.Context, nodes ...string) (map[str
 		}
 		if n.up {
 			lost[name] = int64(n.disk.Unsynced())
+			s.network().resume(slices.Index(s.ids, n.id), false) // its unflushed writes die with it
 			n.crash()
 		}
 	}
@@ -81,8 +91,9 @@ var _ nemesis.PowerFaults = (*Simulator)(nil)
 
 func (s *Simulator) Pause(_ context.Context, node string) error {
 	n, err := s.lookup(node)
-	if err == nil && n.up {
+	if err == nil && n.up && !n.paused {
 		n.paused = true
+		s.network().pause(slices.Index(s.ids, n.id))
 	}
 	return err
 }
@@ -90,6 +101,7 @@ func (s *Simulator) Pause(_ context.Context, node string) error {
 func (s *Simulator) Resume(_ context.Context, node string) error {
 	n, err := s.lookup(node)
 	if err == nil && n.up && n.paused {
+		s.network().resume(slices.Index(s.ids, n.id), true)
 		n.resume()
 	}
 	return err
@@ -110,7 +122,11 @@ func (s *Simulator) Evidence(_ context.Context, a nemesis.Action) (bool, string)
 				cut = append(cut, fmt.Sprintf("%s drops %s", to, strings.Join(from, ",")))
 			}
 		}
-		return len(cut) > 0, "the simulated network: " + strings.Join(cut, "; ")
+		how := "dropped"
+		if s.net.holds {
+			how = "held until the heal"
+		}
+		return len(cut) > 0, "the simulated network: " + strings.Join(cut, "; ") + "; what it cuts is " + how
 	case "kill", "pause", "lose-unfsynced":
 		var bad []string
 		for _, name := range a.Nodes {

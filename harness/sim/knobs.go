@@ -72,6 +72,7 @@ func Resolve(tc store.TestConfig) (store.TestConfig, error) {
 	if tc.Retries == 0 {
 		tc.Retries = 2
 	}
+	k.Net = d.net.weather(k.Net, time.Duration(tc.ElectionTimeout))
 	b, err := json.Marshal(k)
 	if err != nil {
 		return tc, fmt.Errorf("sim: record knobs: %w", err)
@@ -95,6 +96,20 @@ type drawn struct {
 	interval time.Duration
 	reactive float64
 	figure8  bool
+	net      netDrawn
+}
+
+// netDrawn is the network's weather, drawn after the other knobs.
+type netDrawn struct {
+	slowEvery, slowFor     time.Duration
+	slowMaxTimeouts        int // slow latency: 1..this many election timeouts
+	oneWayEvery, oneWayFor time.Duration
+	holdFrac               float64
+	releaseSpread          time.Duration
+	lateDup                float64
+	lateMax                time.Duration
+	outboundWindow         time.Duration
+	redialWindow           time.Duration
 }
 
 func draw(seed uint64) drawn {
@@ -112,7 +127,43 @@ func draw(seed uint64) drawn {
 		// divergent log tails everywhere.
 		d.interval = stormInterval
 	}
+	// The network's weather: drawn last, so that the draws above are
+	// those of records made before it existed.
+	d.net.slowEvery = []time.Duration{0, 10 * time.Second, 30 * time.Second, 60 * time.Second}[k.IntN(4)]
+	d.net.slowFor = 500*time.Millisecond + time.Duration(k.Int64N(int64(2500*time.Millisecond)))
+	d.net.slowMaxTimeouts = 2 + k.IntN(2)
+	d.net.oneWayEvery = []time.Duration{0, 15 * time.Second, 45 * time.Second}[k.IntN(3)]
+	d.net.oneWayFor = 300*time.Millisecond + time.Duration(k.Int64N(int64(2*time.Second)))
+	d.net.holdFrac = []float64{0, 0.5, 0.5, 1}[k.IntN(4)]
+	d.net.releaseSpread = time.Duration(k.Int64N(int64(20 * time.Millisecond)))
+	d.net.lateDup = []float64{0, 0.002, 0.01}[k.IntN(3)]
+	d.net.lateMax = time.Second + time.Duration(k.Int64N(int64(4*time.Second)))
+	d.net.outboundWindow = []time.Duration{0, 5 * time.Millisecond, 100 * time.Millisecond, 2 * time.Second}[k.IntN(4)]
+	d.net.redialWindow = []time.Duration{0, 10 * time.Millisecond, 50 * time.Millisecond, 200 * time.Millisecond}[k.IntN(4)]
 	return d
+}
+
+// weather completes the network's settings from the seed's draws; slow
+// links are measured in election timeouts.
+func (d netDrawn) weather(net NetConfig, electionTimeout time.Duration) NetConfig {
+	net.SlowEvery, net.SlowFor = d.slowEvery, d.slowFor
+	if d.slowEvery == 0 {
+		net.SlowFor = 0
+	} else {
+		net.SlowMin, net.SlowMax = electionTimeout, time.Duration(d.slowMaxTimeouts)*electionTimeout
+	}
+	net.OneWayEvery, net.OneWayFor = d.oneWayEvery, d.oneWayFor
+	if d.oneWayEvery == 0 {
+		net.OneWayFor = 0
+	}
+	net.HoldFrac, net.ReleaseSpread = d.holdFrac, d.releaseSpread
+	net.LateDup = d.lateDup
+	if d.lateDup > 0 {
+		net.LateMin, net.LateMax = time.Second, d.lateMax
+	}
+	net.OutboundWindow = d.outboundWindow
+	net.RedialWindow = d.redialWindow
+	return net
 }
 
 // complete checks that a configuration is fully resolved for the

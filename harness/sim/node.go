@@ -120,7 +120,7 @@ func (n *simNode) Send(msgs []raft.Message) {
 		if m.Type == raft.MsgVoteResp && !m.Reject {
 			n.s.react.votedFor(n.id)
 		}
-		n.s.net.send(m, to.receive)
+		n.s.transmit(n, m, to)
 	}
 }
 

@@ -89,6 +89,24 @@ func (s *Simulator) LoseUnfsynced(ctx context.Context, nodes ...string) (map[str
 
 var _ nemesis.PowerFaults = (*Simulator)(nil)
 
+// Degrade puts the link fault in force on the simulated network:
+// messages on its links are dropped with its loss and held for its delay.
+func (s *Simulator) Degrade(_ context.Context, lf nemesis.LinkFault) error {
+	if err := lf.Check(); err != nil {
+		return err
+	}
+	s.network().degraded = &lf
+	return nil
+}
+
+// RestoreLinks removes the link fault in force.
+func (s *Simulator) RestoreLinks(context.Context) error {
+	s.network().degraded = nil
+	return nil
+}
+
+var _ nemesis.LinkFaults = (*Simulator)(nil)
+
 func (s *Simulator) Pause(_ context.Context, node string) error {
 	n, err := s.lookup(node)
 	if err == nil && n.up && !n.paused {
@@ -127,6 +145,18 @@ func (s *Simulator) Evidence(_ context.Context, a nemesis.Action) (bool, string)
 			how = "held until the heal"
 		}
 		return len(cut) > 0, "the simulated network: " + strings.Join(cut, "; ") + "; what it cuts is " + how
+	case "degrade":
+		lf := s.network().degraded
+		if lf == nil {
+			return false, "no link fault in force"
+		}
+		var links []string
+		for _, to := range s.Nodes() {
+			if from := lf.Links[to]; len(from) > 0 {
+				links = append(links, fmt.Sprintf("%s<-%s", to, strings.Join(from, ",")))
+			}
+		}
+		return true, fmt.Sprintf("the simulated network: %s lose %.0f%% and wait %v more", strings.Join(links, "; "), lf.Loss*100, lf.Delay)
 	case "kill", "pause", "lose-unfsynced":
 		var bad []string
 		for _, name := range a.Nodes {

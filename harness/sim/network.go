@@ -114,11 +114,18 @@ type network struct {
 	redial              [][]flight // by node index: what waits for it to come back
 	frozen              int        // nodes whose outbox is frozen
 	weatherOff          bool       // set once the workload phase ended
+	// degraded is the nemesis's link fault in force (loss, latency), nil
+	// if none; linkRng draws its losses, apart from everything else.
+	degraded *nemesis.LinkFault
+	linkRng  *rand.Rand
 }
 
 // NetStats counts what the network did.
 type NetStats struct {
 	Sent, Delivered, Lost, Cut, Duplicated uint64
+	// DegradedLost and DegradedDelayed count the messages the nemesis's
+	// link faults (loss, latency) dropped and delayed.
+	DegradedLost, DegradedDelayed uint64
 	// Slowed messages crossed a slow link; OneWayCut were dropped by a
 	// one-way cut.
 	Slowed, OneWayCut uint64
@@ -201,6 +208,7 @@ func (n *network) attach(s *Simulator) {
 	n.releaseRng = harness.Stream(s.tc.Seed, "net/release")
 	n.lateRng = harness.Stream(s.tc.Seed, "net/late")
 	n.wxRng = harness.Stream(s.tc.Seed, "net/weather-latency")
+	n.linkRng = harness.Stream(s.tc.Seed, "net/link-faults")
 	n.outbox = make([]outbox, k)
 	n.redial = make([][]flight, k)
 }
@@ -256,8 +264,19 @@ func (n *network) send(f flight) {
 	case copies == 2:
 		n.stats.Duplicated++
 	}
+	var extra int64 // the nemesis's added latency on this link
+	if lf := n.degraded; lf != nil && lf.Links.Cuts(string(n.s.ids[f.from]), string(f.to.id)) {
+		if lf.Loss > 0 && n.linkRng.Float64() < lf.Loss {
+			n.stats.DegradedLost++
+			return
+		}
+		if lf.Delay > 0 {
+			n.stats.DegradedDelayed++
+			extra = int64(lf.Delay)
+		}
+	}
 	for range copies {
-		n.clock.after(n.delay(f.link), func() { n.arrive(f) })
+		n.clock.after(n.delay(f.link)+extra, func() { n.arrive(f) })
 	}
 	if n.cfg.LateDup > 0 && n.lateRng.Float64() < n.cfg.LateDup {
 		n.stats.LateDuplicated++

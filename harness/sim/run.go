@@ -32,10 +32,10 @@ func Run(ctx context.Context, tc store.TestConfig) (harness.Finished, error) {
 	wall := time.Since(started)
 	st := s.Stats()
 	fin := harness.Finished{Config: tc, Outcome: out, StartedAt: started, Wall: wall}
-	fin.Notes = append(fin.Notes, fmt.Sprintf("simulated %v in %v (%.0fx real time), %d events; network sent %d, lost %d, cut %d, duplicated %d, slowed %d, one-way cut %d, held %d (released %d), late duplicates %d, held by paused senders %d, redialed to restarted nodes %d; %d reactive faults, %d figure-8 rounds",
+	fin.Notes = append(fin.Notes, fmt.Sprintf("simulated %v in %v (%.0fx real time), %d events; network sent %d, lost %d, cut %d, duplicated %d, slowed %d, one-way cut %d, held %d (released %d), late duplicates %d, held by paused senders %d, redialed to restarted nodes %d, lost to link faults %d, delayed by link faults %d; %d reactive faults, %d figure-8 rounds",
 		st.VirtualTime, wall.Round(time.Millisecond), st.VirtualTime.Seconds()/wall.Seconds(), st.Events,
 		st.Net.Sent, st.Net.Lost, st.Net.Cut, st.Net.Duplicated, st.Net.Slowed, st.Net.OneWayCut, st.Net.Held, st.Net.Released,
-		st.Net.LateDuplicated, st.Net.OutboundHeld, st.Net.Redialed, st.Reactive, st.Figure8))
+		st.Net.LateDuplicated, st.Net.OutboundHeld, st.Net.Redialed, st.Net.DegradedLost, st.Net.DegradedDelayed, st.Reactive, st.Figure8))
 	for _, f := range st.NodeFailures {
 		fin.Notes = append(fin.Notes, "node stopped itself: "+f)
 	}

@@ -2,6 +2,8 @@ package sim
 
 import (
 	"bytes"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -76,5 +78,33 @@ func TestFaultsAreFelt(t *testing.T) {
 	}
 	if down == 0 {
 		t.Fatal("no status sample saw a node down during kills")
+	}
+}
+
+// The docker backend's loss and latency faults, by the same names, in
+// virtual time: they bite (messages dropped and delayed on the links they
+// name), recover, and replay byte for byte.
+func TestLinkFaults(t *testing.T) {
+	tc := testConfig(11, 10*time.Second, "")
+	tc.Nemesis = []string{"loss", "latency"}
+	tc.NemesisInterval = 1e9
+	_, a := simulate(t, tc)
+	_, b := simulate(t, tc)
+	if !bytes.Equal(historyBytes(t, a.Outcome.Events), historyBytes(t, b.Outcome.Events)) {
+		t.Fatal("a run with link faults does not replay byte for byte")
+	}
+	degrades := 0
+	for _, f := range a.Outcome.Faults {
+		if bytes.HasPrefix([]byte(f.Action), []byte("degrade")) && f.Bit != nil && *f.Bit && f.End > f.Start {
+			degrades++
+		}
+	}
+	note := strings.Join(a.Notes, " ")
+	if degrades < 3 || !regexp.MustCompile(`lost to link faults [1-9]`).MatchString(note) ||
+		!regexp.MustCompile(`delayed by link faults [1-9]`).MatchString(note) {
+		t.Fatalf("%d degrade faults bit; notes: %s", degrades, note)
+	}
+	if res := check(t, a.Outcome.Events); res.Verdict.String() != "valid" {
+		t.Fatalf("correct raftnode under loss and latency: %v", res.Verdict)
 	}
 }

@@ -247,3 +247,32 @@ runs:
 		t.Errorf("missed: %+v", missed)
 	}
 }
+
+// shrink: true stores a shrunk run beside a failing simulated one and
+// links it from the summary and its index.
+func TestCampaignShrinksFailures(t *testing.T) {
+	spec := `name: shrink
+runs:
+  - name: stale
+    backend: sim
+    time-limit: 10s
+    unsafe: stale-reads
+    seed: 1
+    shrink: true
+`
+	code, out, sum, _, results := campaignFiles(t, spec)
+	if code != exitInvalid || len(sum.Runs) != 1 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	r := sum.Runs[0]
+	if r.Shrunk == "" || r.Shrunk == r.Dir {
+		t.Fatalf("no shrunk run recorded: %+v", r)
+	}
+	// The shrunk run replays from its test.json and fails the same way.
+	if code, out := raftcheck(t, "test", "--replay", filepath.Join(results, filepath.FromSlash(r.Shrunk)), "--results", t.TempDir()); code != exitInvalid {
+		t.Fatalf("replay of the shrunk run: exit %d\n%s", code, out)
+	}
+	if !strings.Contains(strings.Join(r.Notes, " "), "shrunk from") {
+		t.Errorf("no shrink note: %v", r.Notes)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/raftcheck/raftcheck/checker"
 	"github.com/raftcheck/raftcheck/harness/runner"
+	"github.com/raftcheck/raftcheck/harness/shrink"
 	"github.com/raftcheck/raftcheck/harness/sim"
 	"github.com/raftcheck/raftcheck/harness/store"
 )
@@ -183,7 +184,30 @@ func execute(ctx context.Context, r Run, opts Options) Record {
 		rec.Label = searchLabel(r)
 		rec.Notes = append(rec.Notes, fmt.Sprintf("caught at seed %d, the %d-th of the %d searched", tc.Seed, tc.Seed-r.Config.Seed+1, r.Within))
 	}
+	if r.Shrink && err == nil && tc.Backend == "sim" && shrink.KindOf(res) != shrink.Passes {
+		shrinkRun(ctx, tc, &rec, opts)
+	}
 	return rec
+}
+
+// shrinkBudget bounds the shrinking of one failing run of a campaign.
+const shrinkBudget = 2 * time.Minute
+
+// shrinkRun shrinks a failing simulated run and links the result; a
+// failure to shrink is a note, never the run's outcome.
+func shrinkRun(ctx context.Context, tc store.TestConfig, rec *Record, opts Options) {
+	res, err := shrink.Shrink(ctx, tc, shrink.Options{Budget: shrinkBudget})
+	if err == nil {
+		var dir string
+		if _, dir, err = runner.Run(context.WithoutCancel(ctx), res.Config, opts.Results, runner.Options{}); err == nil {
+			if rel, rerr := filepath.Rel(opts.Results, dir); rerr == nil {
+				rec.Shrunk = filepath.ToSlash(rel)
+			}
+			rec.Notes = append(rec.Notes, fmt.Sprintf("shrunk from %v to %v", res.Before, res.After))
+			return
+		}
+	}
+	rec.Notes = append(rec.Notes, "could not shrink: "+err.Error())
 }
 
 func searchLabel(r Run) string {

@@ -96,7 +96,7 @@ tr.fail td.outcome, tr.error td.outcome { font-weight: bold; }
 <td class="{{verdictClass $r}}">{{if $r.Verdict}}{{$r.Verdict}}{{else}}—{{end}}</td>
 <td class="outcome">{{$r.Outcome}}{{if $r.Error}}: {{$r.Error}}{{end}}{{if $r.FailingKeys}} (keys {{join $r.FailingKeys}}){{end}}</td>
 <td class="num">{{$r.Counts.OK}}</td><td class="num">{{$r.Counts.Fail}}</td><td class="num">{{$r.Counts.Info}}</td><td class="num">{{seconds $r}}</td>
-<td>{{if $r.Dir}}<a href="{{runLink $r "index.html"}}">report</a>{{if $r.HTML}} · <a href="{{runLink $r $r.HTML}}">history</a>{{end}}{{end}}</td>
+<td>{{if $r.Dir}}<a href="{{runLink $r "index.html"}}">report</a>{{if $r.HTML}} · <a href="{{runLink $r $r.HTML}}">history</a>{{end}}{{end}}{{if $r.Shrunk}} · <a href="../../{{$r.Shrunk}}/index.html">shrunk</a>{{end}}</td>
 <td><code>{{$r.Replay}}</code></td>
 </tr>
 {{end}}</tbody>

@@ -77,6 +77,13 @@ func Merge(out string, sources []string, junit string, now time.Time) (*Summary,
 				}
 				r.Dir = dir
 			}
+			if r.Shrunk != "" {
+				dir, err := copyRunDir(sh.root, out, r.Shrunk)
+				if err != nil {
+					return nil, "", fmt.Errorf("merge %s: run %s: its shrunk run: %w", sh.path, r.Label, err)
+				}
+				r.Shrunk = dir
+			}
 			runs = append(runs, r)
 		}
 	}

@@ -46,6 +46,8 @@ type Run struct {
 	Within int
 	// Image is the docker image the entry names (--image), if any.
 	Image string
+	// Shrink: a failing simulated run is shrunk too (Entry.Shrink).
+	Shrink bool
 }
 
 // Label names the run in output and reports: its name and seed.
@@ -81,7 +83,8 @@ func (s *Spec) Plan(resolve Resolver) ([]Run, error) {
 				replay += " --image " + r.Image
 			}
 			runs = append(runs, Run{Index: len(runs), Entry: i, Name: name, Rep: rep + 1, Repeat: e.Repeat, Expect: e.Expect,
-				Config: cfg, Replay: replay, SeedChosen: rep == 0 && !r.SeedGiven, Within: e.Within, Image: r.Image})
+				Config: cfg, Replay: replay, SeedChosen: rep == 0 && !r.SeedGiven, Within: e.Within, Image: r.Image,
+				Shrink: e.Shrink})
 		}
 	}
 	if len(errs) > 0 {

@@ -72,6 +72,9 @@ type Entry struct {
 	// invalid. A canary that names its bug without pinning a seed does
 	// not drift when node code changes the seeds' schedules.
 	Within int
+	// Shrink asks for a failing simulated run to be shrunk (raftcheck
+	// shrink) and the smaller run linked from the summary.
+	Shrink bool
 }
 
 // Setting is one flag of `raftcheck test` as the spec sets it.
@@ -117,6 +120,7 @@ const (
 	keyRepeat = "repeat"
 	keyExpect = "expect"
 	keyWithin = "within"
+	keyShrink = "shrink"
 )
 
 // Parse reads a spec. flags are the keys a run may set: the flag names of
@@ -228,6 +232,10 @@ func Parse(file string, data []byte, flags []string) (*Spec, error) {
 				n, err := p.count(keyWithin, v)
 				e.Within = n
 				return err
+			case keyShrink:
+				b, err := p.boolean(keyShrink, v)
+				e.Shrink = b
+				return err
 			}
 			s, err := p.setting(key, k, v, "a run")
 			e.Settings = append(e.Settings, s)
@@ -320,6 +328,21 @@ func (p *parser) scalar(key string, v *yaml.Node) (string, error) {
 }
 
 func (p *parser) repeat(v *yaml.Node) (int, error) { return p.count(keyRepeat, v) }
+
+// boolean reads shrink: true or false.
+func (p *parser) boolean(key string, v *yaml.Node) (bool, error) {
+	s, err := p.scalar(key, v)
+	if err != nil {
+		return false, err
+	}
+	switch s {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, p.errorf(v, "%s %q: want true or false", key, s)
+}
 
 // count reads repeat or within: a number of seeds.
 func (p *parser) count(key string, v *yaml.Node) (int, error) {

@@ -110,6 +110,9 @@ type Record struct {
 	// HTML is the linearizability view inside Dir, when it was written.
 	HTML   string `json:"html,omitempty"`
 	Replay string `json:"replay"`
+	// Shrunk is the run directory (relative, like Dir) of the smallest
+	// run found that fails the same way, when the spec asked to shrink.
+	Shrunk string `json:"shrunk,omitempty"`
 }
 
 // NewRecord records a finished run: tc the configuration it ran with

@@ -7,8 +7,10 @@
 //  1. the faults, by delta debugging (Zeller's ddmin) over fault units (a
 //     fault with the action that undoes it);
 //  2. the time limit, cut to just after the last fault, then halved;
-//  3. the clients: concurrency halved (the rate with it, so each client
-//     keeps its pace), down to one.
+//  3. the clients: the fewest that still fail (the rate scaled with
+//     them, so each keeps its pace), then the rate halved;
+//
+// and again from 1 while a round makes the run smaller.
 //
 // Every candidate is a full simulated run, checked as `raftcheck test`
 // checks it; a candidate counts only if it fails the same way: not
@@ -191,6 +193,16 @@ func Shrink(ctx context.Context, tc store.TestConfig, opts Options) (Result, err
 				break
 			}
 		}
+		// A slower workload: fewer operations to read through.
+		for !s.over() && best.Rate/2 >= 5 {
+			c := best
+			c.Rate = best.Rate / 2
+			t, ok := s.fails(c)
+			if !ok {
+				break
+			}
+			accept(c, t, fmt.Sprintf("rate %g/s", c.Rate))
+		}
 		if bestSize == before {
 			break
 		}
@@ -349,6 +361,10 @@ func withUnits(c store.TestConfig, keep [][]int) store.TestConfig {
 		}
 	}
 	c.Schedule = sched
+	if len(sched) == 0 {
+		// No schedule would mean the drawn one: no faults means none.
+		c.Nemesis = nil
+	}
 	return c
 }
 

@@ -1,0 +1,165 @@
+// Command raftmutants runs the mutation-testing corpus (mutants/*.yaml,
+// see harness/mutants): each mutant applied to a copy of the module, the
+// simulator's seeds and the node's unit tests run against it, the table
+// printed and stored under results/mutants/<ts>/, and the catch rate
+// compared with the committed baseline (mutants/BASELINE.json).
+//
+// Exit status: 0 the catch rate is at least the baseline's, 1 it dropped,
+// 3 the runner itself failed (a mutant that no longer applies included).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/raftcheck/raftcheck/harness/mutants"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("raftmutants", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("mutants", "mutants", "directory of the mutant files")
+	seeds := fs.Int("seeds", 1000, "simulator seeds per mutant (0: skip the simulator)")
+	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "seeds run in parallel")
+	timeLimit := fs.String("time-limit", "20s", "simulated time per seed")
+	simTimeout := fs.Duration("sim-timeout", 45*time.Minute, "wall-time bound of one mutant's sim run")
+	units := fs.String("units", "./node/...", "packages whose tests run per mutant, space-separated (empty: skip)")
+	only := fs.String("only", "", "comma-separated mutant names to run (default all)")
+	results := fs.String("results", "results", "results store")
+	baseline := fs.String("baseline", "mutants/BASELINE.json", "committed baseline to compare with (empty: none)")
+	write := fs.Bool("write-baseline", false, "write this run as the baseline (BASELINE.json and BASELINE.md)")
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 3
+	}
+	ms, err := mutants.Load(*dir)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 3
+	}
+	if *only != "" {
+		ms = pick(ms, strings.Split(*only, ","))
+		if len(ms) == 0 {
+			fmt.Fprintf(stderr, "raftmutants: no mutant named in --only %q\n", *only)
+			return 3
+		}
+	}
+	root, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 3
+	}
+	rep := &mutants.Report{Commit: commit(root), Seeds: *seeds, TimeLimit: *timeLimit,
+		Units: strings.Fields(*units), Started: time.Now().UTC().Format(time.RFC3339)}
+	out := filepath.Join(*results, "mutants", time.Now().UTC().Format("20060102T150405Z"))
+	fmt.Fprintf(stdout, "raftmutants: %d mutants, %d seeds each, units %s, commit %s, storing in %s\n",
+		len(ms), *seeds, *units, rep.Commit, out)
+	rep.Results, err = mutants.Run(ctx, ms, mutants.Options{Root: root, Seeds: *seeds, Workers: *workers,
+		TimeLimit: *timeLimit, SimTimeout: *simTimeout, Units: rep.Units, Log: stdout,
+		Done: func(rs []mutants.Result) {
+			// Store as it goes: a long run stopped half-way keeps its table.
+			partial := *rep
+			partial.Results = rs
+			partial.Tally()
+			if err := partial.Save(out); err != nil {
+				fmt.Fprintln(stderr, "raftmutants: store:", err)
+			}
+		}})
+	if err != nil {
+		fmt.Fprintln(stderr, "raftmutants:", err)
+		return 3
+	}
+	rep.Tally()
+	fmt.Fprintln(stdout)
+	if err := rep.WriteMarkdown(stdout); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 3
+	}
+	if err := rep.Save(out); err != nil {
+		fmt.Fprintln(stderr, "raftmutants: store:", err)
+		return 3
+	}
+	fmt.Fprintf(stdout, "\nstored in %s\n", out)
+	for _, x := range rep.Results {
+		if x.Error != "" {
+			fmt.Fprintf(stderr, "raftmutants: %s: %s\n", x.Name, x.Error)
+			return 3
+		}
+	}
+	if *write {
+		if err := rep.Save(filepath.Dir(*baseline)); err != nil {
+			fmt.Fprintln(stderr, "raftmutants: baseline:", err)
+			return 3
+		}
+		for _, ext := range []string{".json", ".md"} {
+			if err := os.Rename(filepath.Join(filepath.Dir(*baseline), "mutants"+ext), strings.TrimSuffix(*baseline, ".json")+ext); err != nil {
+				fmt.Fprintln(stderr, "raftmutants: baseline:", err)
+				return 3
+			}
+		}
+		fmt.Fprintf(stdout, "baseline written to %s\n", *baseline)
+		return 0
+	}
+	if *baseline == "" || *only != "" {
+		return 0 // a partial run has no baseline to meet
+	}
+	base, err := mutants.LoadReport(*baseline)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 3
+	}
+	lost, err := mutants.Compare(rep, base)
+	if len(lost) > 0 {
+		fmt.Fprintf(stdout, "caught by the baseline, not by this run: %s\n", strings.Join(lost, ", "))
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "catch rate %.1f%% (baseline %.1f%%): ok\n", 100*rep.Rate, 100*base.Rate)
+	return 0
+}
+
+func pick(ms []mutants.Mutant, names []string) []mutants.Mutant {
+	var out []mutants.Mutant
+	for _, m := range ms {
+		for _, n := range names {
+			if m.Name == strings.TrimSpace(n) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// commit names the tree the mutants were applied to.
+func commit(root string) string {
+	out, err := exec.Command("git", "-C", root, "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	c := strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		c += "+dirty"
+	}
+	return c
+}

@@ -45,6 +45,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	results := fs.String("results", "results", "results store")
 	baseline := fs.String("baseline", "mutants/BASELINE.json", "committed baseline to compare with (empty: none)")
 	write := fs.Bool("write-baseline", false, "write this run as the baseline (BASELINE.json and BASELINE.md)")
+	adopt := fs.String("adopt", "", "instead of running, make this stored mutants.json the baseline (notes refreshed from the corpus)")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
@@ -55,6 +56,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 3
+	}
+	if *adopt != "" {
+		return adoptBaseline(*adopt, ms, *baseline, stdout, stderr)
 	}
 	if *only != "" {
 		ms = pick(ms, strings.Split(*only, ","))
@@ -106,15 +110,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *write {
-		if err := rep.Save(filepath.Dir(*baseline)); err != nil {
-			fmt.Fprintln(stderr, "raftmutants: baseline:", err)
+		if err := writeBaseline(rep, *baseline); err != nil {
+			fmt.Fprintln(stderr, "raftmutants:", err)
 			return 3
-		}
-		for _, ext := range []string{".json", ".md"} {
-			if err := os.Rename(filepath.Join(filepath.Dir(*baseline), "mutants"+ext), strings.TrimSuffix(*baseline, ".json")+ext); err != nil {
-				fmt.Fprintln(stderr, "raftmutants: baseline:", err)
-				return 3
-			}
 		}
 		fmt.Fprintf(stdout, "baseline written to %s\n", *baseline)
 		return 0
@@ -136,6 +134,47 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "catch rate %.1f%% (baseline %.1f%%): ok\n", 100*rep.Rate, 100*base.Rate)
+	return 0
+}
+
+// writeBaseline stores rep as BASELINE.json and BASELINE.md.
+func writeBaseline(rep *mutants.Report, path string) error {
+	dir := filepath.Dir(path)
+	if err := rep.Save(dir); err != nil {
+		return fmt.Errorf("baseline: %w", err)
+	}
+	for _, ext := range []string{".json", ".md"} {
+		if err := os.Rename(filepath.Join(dir, "mutants"+ext), strings.TrimSuffix(path, ".json")+ext); err != nil {
+			return fmt.Errorf("baseline: %w", err)
+		}
+	}
+	return nil
+}
+
+// adoptBaseline makes a finished run the baseline. The measured columns
+// are kept as stored; rules and notes come from the corpus as it is now,
+// so an explanation written after the run appears in the table.
+func adoptBaseline(from string, ms []mutants.Mutant, path string, stdout, stderr io.Writer) int {
+	rep, err := mutants.LoadReport(from)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 3
+	}
+	byName := map[string]mutants.Mutant{}
+	for _, m := range ms {
+		byName[m.Name] = m
+	}
+	for i, x := range rep.Results {
+		if m, ok := byName[x.Name]; ok {
+			rep.Results[i].Rule, rep.Results[i].Note = m.Rule, m.Note
+		}
+	}
+	rep.Tally()
+	if err := writeBaseline(rep, path); err != nil {
+		fmt.Fprintln(stderr, "raftmutants:", err)
+		return 3
+	}
+	fmt.Fprintf(stdout, "baseline %s: %d of %d caught, from %s\n", path, rep.Caught, len(rep.Results), from)
 	return 0
 }
 

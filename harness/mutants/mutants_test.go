@@ -2,6 +2,7 @@ package mutants
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"go/ast"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const moduleRoot = "../.."
@@ -212,5 +214,31 @@ func TestCompareFailsOnlyWhenTheRateDrops(t *testing.T) {
 	units.Tally()
 	if _, err := Compare(units, base); err != nil {
 		t.Fatalf("a unit-test catch counts: %v", err)
+	}
+}
+
+// runSim reads raftcheck sim's exit status and output as documented:
+// 1 with the failing seed, 3 or a panic as a crash, 2 unknown, 0 survived.
+func TestRunSimClassifiesExits(t *testing.T) {
+	for _, c := range []struct {
+		script string
+		want   string
+		seed   uint64
+	}{
+		{"echo 'seed 7 is NOT linearizable; replay it with:'; exit 1", SimCaught, 7},
+		{"echo 'all 10 seeds linearizable'; exit 0", SimSurvived, 0},
+		{"echo 'raftcheck sim: seed 4: node n1: boom' >&2; exit 3", SimCrash, 4},
+		{"echo 'panic: index out of range' >&2; exit 2", SimCrash, 0},
+		{"echo 'seed 3: check timed out (unknown)'; exit 2", SimUnknown, 0},
+		{"sleep 5", SimTimeout, 0},
+	} {
+		bin := filepath.Join(t.TempDir(), "raftcheck")
+		if err := os.WriteFile(bin, []byte("#!/bin/sh\n"+c.script+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		got, seed, _, _ := runSim(context.Background(), bin, t.TempDir(), Options{Seeds: 10, SimTimeout: time.Second})
+		if got != c.want || seed != c.seed {
+			t.Errorf("%q: got %s seed %d, want %s seed %d", c.script, got, seed, c.want, c.seed)
+		}
 	}
 }

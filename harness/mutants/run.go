@@ -169,6 +169,7 @@ func runSim(ctx context.Context, bin, tmp string, opt Options) (string, uint64, 
 	cmd := exec.CommandContext(sctx, bin, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = time.Second // do not wait on children that keep the pipes
 	start := time.Now()
 	err := cmd.Run()
 	secs := time.Since(start).Seconds()

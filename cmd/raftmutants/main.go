@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -45,7 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	results := fs.String("results", "results", "results store")
 	baseline := fs.String("baseline", "mutants/BASELINE.json", "committed baseline to compare with (empty: none)")
 	write := fs.Bool("write-baseline", false, "write this run as the baseline (BASELINE.json and BASELINE.md)")
-	adopt := fs.String("adopt", "", "instead of running, make this stored mutants.json the baseline (notes refreshed from the corpus)")
+	adopt := fs.String("adopt", "", "instead of running, make stored mutants.json files (comma-separated: parts of one corpus run with the same settings) the baseline, notes refreshed from the corpus")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return 0
@@ -151,13 +152,15 @@ func writeBaseline(rep *mutants.Report, path string) error {
 	return nil
 }
 
-// adoptBaseline makes a finished run the baseline. The measured columns
-// are kept as stored; rules and notes come from the corpus as it is now,
-// so an explanation written after the run appears in the table.
+// adoptBaseline makes finished runs the baseline: one, or several that
+// each ran part of the corpus with the same settings (to use more than
+// one process). The measured columns are kept as stored; rules and notes
+// come from the corpus as it is now, so an explanation written after the
+// run appears in the table.
 func adoptBaseline(from string, ms []mutants.Mutant, path string, stdout, stderr io.Writer) int {
-	rep, err := mutants.LoadReport(from)
+	rep, err := mergeReports(strings.Split(from, ","))
 	if err != nil {
-		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr, "raftmutants:", err)
 		return 3
 	}
 	byName := map[string]mutants.Mutant{}
@@ -169,6 +172,10 @@ func adoptBaseline(from string, ms []mutants.Mutant, path string, stdout, stderr
 			rep.Results[i].Rule, rep.Results[i].Note = m.Rule, m.Note
 		}
 	}
+	if len(rep.Results) != len(ms) {
+		fmt.Fprintf(stderr, "raftmutants: the runs hold %d results for a corpus of %d mutants\n", len(rep.Results), len(ms))
+		return 3
+	}
 	rep.Tally()
 	if err := writeBaseline(rep, path); err != nil {
 		fmt.Fprintln(stderr, "raftmutants:", err)
@@ -176,6 +183,38 @@ func adoptBaseline(from string, ms []mutants.Mutant, path string, stdout, stderr
 	}
 	fmt.Fprintf(stdout, "baseline %s: %d of %d caught, from %s\n", path, rep.Caught, len(rep.Results), from)
 	return 0
+}
+
+func mergeReports(paths []string) (*mutants.Report, error) {
+	var out *mutants.Report
+	seen := map[string]bool{}
+	for _, p := range paths {
+		r, err := mutants.LoadReport(strings.TrimSpace(p))
+		if err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = r
+			out.Results = nil
+		} else {
+			if r.Seeds != out.Seeds || r.TimeLimit != out.TimeLimit || strings.Join(r.Units, " ") != strings.Join(out.Units, " ") {
+				return nil, fmt.Errorf("%s ran with other settings than %s", p, paths[0])
+			}
+			if !strings.Contains(out.Commit, r.Commit) {
+				out.Commit += " + " + r.Commit
+			}
+			out.Started = min(out.Started, r.Started)
+		}
+		for _, x := range r.Results {
+			if seen[x.Name] {
+				return nil, fmt.Errorf("mutant %s appears in two runs", x.Name)
+			}
+			seen[x.Name] = true
+			out.Results = append(out.Results, x)
+		}
+	}
+	slices.SortFunc(out.Results, func(a, b mutants.Result) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }
 
 func pick(ms []mutants.Mutant, names []string) []mutants.Mutant {

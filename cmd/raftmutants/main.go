@@ -154,7 +154,7 @@ func writeBaseline(rep *mutants.Report, path string) error {
 
 // adoptBaseline makes finished runs the baseline: one, or several that
 // each ran part of the corpus with the same settings (to use more than
-// one process). The measured columns are kept as stored; rules and notes
+// one process), a later run of a mutant replacing an earlier. The measured columns are kept as stored; rules and notes
 // come from the corpus as it is now, so an explanation written after the
 // run appears in the table.
 func adoptBaseline(from string, ms []mutants.Mutant, path string, stdout, stderr io.Writer) int {
@@ -207,7 +207,8 @@ func mergeReports(paths []string) (*mutants.Report, error) {
 		}
 		for _, x := range r.Results {
 			if seen[x.Name] {
-				return nil, fmt.Errorf("mutant %s appears in two runs", x.Name)
+				// A later run of a mutant (after a fix) replaces the earlier.
+				out.Results = slices.DeleteFunc(out.Results, func(y mutants.Result) bool { return y.Name == x.Name })
 			}
 			seen[x.Name] = true
 			out.Results = append(out.Results, x)

@@ -1,5 +1,7 @@
 package raft
 
+// Figure 2's receiver rules, checked on one node's state directly.
+
 import "testing"
 
 // followerLog is a follower's log 1:t1 2:t1 3:t2 4:t2, where 3 and 4 are
@@ -49,4 +51,25 @@ func mustTerm(t *testing.T, l *raftLog, i uint64) uint64 {
 		t.Fatal(err)
 	}
 	return term
+}
+
+// Figure 2, RequestVote receiver 1: reply false if term < currentTerm. A
+// node that moved on to a later term without voting in it must not grant
+// a vote for an earlier one: it may have voted in that term already, and
+// a second vote could elect a second leader there.
+func TestVoteForAnEarlierTermIsNotGranted(t *testing.T) {
+	r, err := newRaft(Config{ID: "n1", Peers: []NodeID{"n1", "n2", "n3"}, ElectionTick: 10, HeartbeatTick: 1,
+		HardState: HardState{Term: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.step(Message{Type: MsgVote, From: "n2", To: "n1", Term: 3})
+	for _, m := range r.msgs {
+		if m.Type == MsgVoteResp && !m.Reject {
+			t.Fatalf("granted a vote for term 3 at term 5: %+v", m)
+		}
+	}
+	if r.term != 5 || r.vote != None {
+		t.Fatalf("term %d vote %q after a stale vote request; want 5, none", r.term, r.vote)
+	}
 }

@@ -194,8 +194,7 @@ func mergeReports(paths []string) (*mutants.Report, error) {
 			return nil, err
 		}
 		if out == nil {
-			out = r
-			out.Results = nil
+			out = &mutants.Report{Commit: r.Commit, Seeds: r.Seeds, TimeLimit: r.TimeLimit, Units: r.Units, Started: r.Started}
 		} else {
 			if r.Seeds != out.Seeds || r.TimeLimit != out.TimeLimit || strings.Join(r.Units, " ") != strings.Join(out.Units, " ") {
 				return nil, fmt.Errorf("%s ran with other settings than %s", p, paths[0])

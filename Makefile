@@ -75,12 +75,16 @@ campaign: build
 # and the node's unit tests run against it; the table is printed and
 # stored under $(RESULTS)/mutants/<ts>/. Fails (exit 1) when the catch
 # rate drops below mutants/BASELINE.json. ONLY=a,b runs some mutants.
+# A sim run past SIM_TIMEOUT counts as a hang (caught); a healthy tree
+# runs 1000 seeds in a few minutes.
 SEEDS        ?= 1000
 MUTANT_UNITS ?= ./node/...
 ONLY         ?=
+SIM_TIMEOUT  ?= 15m
 
 mutants:
-	$(GO) run ./cmd/raftmutants --seeds $(SEEDS) --units "$(MUTANT_UNITS)" --only "$(ONLY)" --results $(RESULTS)
+	$(GO) run ./cmd/raftmutants --seeds $(SEEDS) --units "$(MUTANT_UNITS)" --only "$(ONLY)" \
+		--sim-timeout $(SIM_TIMEOUT) --results $(RESULTS)
 
 clean:
 	rm -rf $(BIN)

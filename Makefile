@@ -3,6 +3,7 @@
 #   make test          vet, gofmt, unit/e2e tests (no Docker), short fuzzing
 #   make test-jepsen   the default campaign against raftnode in containers
 #   make bench         local 3-process cluster: throughput, latency, failover
+#   make mutants       the mutation-testing corpus (mutants/) against sim and unit tests
 
 GO        ?= go
 RESULTS   ?= results
@@ -11,7 +12,7 @@ BIN       := bin
 
 export TESTCONTAINERS_RYUK_DISABLED := true
 
-.PHONY: all build test vet fmt-check unit fuzz bench test-jepsen sim-campaign campaign clean
+.PHONY: all build test vet fmt-check unit fuzz bench test-jepsen sim-campaign campaign mutants clean
 
 all: build
 
@@ -72,6 +73,21 @@ CAMPAIGN_FLAGS ?=
 
 campaign: build
 	$(BIN)/raftcheck campaign --spec $(SPEC) --junit $(JUNIT) --results $(RESULTS) $(CAMPAIGN_FLAGS)
+
+# Each mutant of mutants/ applied to a copy of the module, SEEDS sim seeds
+# and the node's unit tests run against it; the table is printed and
+# stored under $(RESULTS)/mutants/<ts>/. Fails (exit 1) when the catch
+# rate drops below mutants/BASELINE.json. ONLY=a,b runs some mutants.
+# A sim run past SIM_TIMEOUT counts as a hang (caught); a healthy tree
+# runs 1000 seeds in a few minutes.
+SEEDS        ?= 1000
+MUTANT_UNITS ?= ./node/...
+ONLY         ?=
+SIM_TIMEOUT  ?= 15m
+
+mutants:
+	$(GO) run ./cmd/raftmutants --seeds $(SEEDS) --units "$(MUTANT_UNITS)" --only "$(ONLY)" \
+		--sim-timeout $(SIM_TIMEOUT) --results $(RESULTS)
 
 clean:
 	rm -rf $(BIN)

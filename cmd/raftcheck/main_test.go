@@ -132,4 +132,10 @@ func TestDockerCampaign(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "latest", "history.html")); err != nil {
 		t.Errorf("no HTML view: %v", err)
 	}
+	// The report explains the violation in words, from the docker run's
+	// own history and status samples.
+	page, err := os.ReadFile(filepath.Join(dir, "latest", "index.html"))
+	if err != nil || !strings.Contains(string(page), `<div id="explanation">`) {
+		t.Errorf("the stale-reads report has no explanation (%v)", err)
+	}
 }

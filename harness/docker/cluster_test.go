@@ -91,7 +91,7 @@ func leaderOf(c *Cluster) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		st, err := c.Status(ctx, n)
 		cancel()
-		sts[i], ok[i] = harness.NodeStatus{Leader: st.Leader}, err == nil
+		sts[i], ok[i] = harness.NodeStatus{Role: st.Role, Term: st.Term, Leader: st.Leader}, err == nil
 	}
 	return harness.LeaderOf(nodes, sts, ok)
 }

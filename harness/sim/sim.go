@@ -159,8 +159,21 @@ func (s *Simulator) strike(a nemesis.Action) {
 	}
 }
 
-// Violation is the first Raft invariant the run broke, nil if none.
-func (s *Simulator) Violation() error { return s.violation }
+// Violation is the first Raft invariant the run broke, nil if none. A
+// node that stopped itself on an internal error (raftnode exits on one:
+// its log or state contradicts what it was sent) counts too: a correct
+// cluster never drives a node there.
+func (s *Simulator) Violation() error {
+	if s.violation != nil {
+		return s.violation
+	}
+	for _, n := range s.nodes {
+		if n.failed != nil {
+			return fmt.Errorf("node %s stopped itself: %w", n.id, n.failed)
+		}
+	}
+	return nil
+}
 
 // checked records the first invariant violation; later ones are its
 // consequences.

@@ -1,7 +1,6 @@
 package checker
 
 import (
-	"bytes"
 	"encoding/json"
 	"testing"
 )
@@ -51,15 +50,9 @@ func (h *hist) cas(p int, key string, from, to int64, t Type) *hist {
 // encode writes events with a Writer, failing the test on any error.
 func encode(t testing.TB, events []Event) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	w, err := NewWriter(&buf)
+	b, err := Encode(events)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range events {
-		if err := w.Write(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return buf.Bytes()
+	return b
 }

@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strconv"
@@ -52,4 +53,20 @@ func (w *Writer) Write(e Event) error {
 		return w.err
 	}
 	return nil
+}
+
+// Encode returns events as a history file's bytes, header included: what
+// a replay compares byte for byte. It checks them as the Writer does.
+func Encode(events []Event) ([]byte, error) {
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range events {
+		if err := w.Write(e); err != nil {
+			return nil, err
+		}
+	}
+	return buf.Bytes(), nil
 }

@@ -133,15 +133,9 @@ func simulate(t *testing.T, tc store.TestConfig) (store.TestConfig, harness.Fini
 
 func historyBytes(t *testing.T, events []checker.Event) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	w, err := checker.NewWriter(&buf)
+	b, err := checker.Encode(events)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range events {
-		if err := w.Write(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return buf.Bytes()
+	return b
 }

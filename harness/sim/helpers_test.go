@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -36,17 +35,11 @@ func simulate(t testing.TB, tc store.TestConfig) (store.TestConfig, harness.Fini
 
 func historyBytes(t testing.TB, events []checker.Event) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	w, err := checker.NewWriter(&buf)
+	b, err := checker.Encode(events)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range events {
-		if err := w.Write(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return buf.Bytes()
+	return b
 }
 
 func check(t testing.TB, events []checker.Event) checker.Result {

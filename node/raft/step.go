@@ -128,7 +128,7 @@ func (r *raft) stepLeader(m Message) {
 			return
 		}
 		r.appendEntry(m.Entries...)
-		r.appendDue = true
+		r.bcastAppend()
 	case MsgReadIndex:
 		r.handleReadIndex(m)
 	case MsgAppResp:
@@ -282,9 +282,7 @@ func (r *raft) handleAppResp(m Message) {
 		pr.becomeReplicate()
 	}
 	if r.maybeCommit() {
-		// Tell everyone the new commit index, once for all the
-		// acknowledgements that arrive together.
-		r.appendDue = true
+		r.bcastAppend()
 	} else {
 		// Keep streaming while the window allows.
 		r.sendAppend(m.From, false)

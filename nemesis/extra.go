@@ -181,10 +181,19 @@ func (s *Schedule) nextExtra(kind, leader string, target func() string) (fault, 
 	case "lose-unfsynced":
 		victims := []string{target()}
 		name := "lose-one"
-		if s.rng.IntN(2) == 0 {
+		switch s.rng.IntN(3) {
+		case 0:
 			victims, name = s.pick(len(s.nodes)/2+1), "lose-majority"
-		} else if victims[0] == leader {
-			name = "lose-leader"
+		case 1:
+			// The whole cluster at once, as a data center loses power: no
+			// node keeps what it acknowledged without fsyncing, so a
+			// system that fsyncs lazily loses acknowledged writes, which
+			// kill -9 never shows (the page cache survives a process).
+			victims, name = slices.Clone(s.nodes), "lose-all"
+		default:
+			if victims[0] == leader {
+				name = "lose-leader"
+			}
 		}
 		return Action{F: "lose-unfsynced", Name: name, Nodes: victims}, Action{F: "start", Nodes: victims}
 	default: // torn-tail

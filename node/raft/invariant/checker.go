@@ -108,6 +108,9 @@ type committedEntry struct {
 	hash uint64 // 0: unknown data (known only from snapshot metadata)
 	step uint64 // the observation that found it committed
 	by   uint32 // the node whose commit index showed it (Checker.ids)
+	// seenIn is that node's term then: the entry was committed in that
+	// term or an earlier one, so every leader of a later term has it.
+	seenIn uint64
 }
 
 // nodeState is what the checker remembers of one node.
@@ -245,7 +248,14 @@ func (c *Checker) Sent(m raft.Message) error {
 // committed; since Log Matching is checked separately, agreeing on the
 // term of the last committed index implies agreeing on everything before.
 func (c *Checker) checkLeaderComplete(ns *nodeState, st raft.Status) error {
+	// Leader Completeness binds a leader to what was committed before its
+	// term. A deposed leader that has not heard of its successors may lack
+	// later commits: find the last entry known committed in an earlier
+	// term than this leader's (the tail of later ones is short).
 	k := c.committed.len()
+	for k > 0 && c.committed.at(k-1).seenIn >= st.Term {
+		k--
+	}
 	if k == 0 || k < st.FirstIndex-1 {
 		return nil // the leader's snapshot covers it; checkCommit compared the snapshot
 	}
@@ -259,8 +269,8 @@ func (c *Checker) checkLeaderComplete(ns *nodeState, st raft.Status) error {
 	cm := c.committed.at(at - 1)
 	by := c.ids[cm.by]
 	return c.violation(LeaderCompleteness, []raft.NodeID{ns.id, by},
-		"%s leads term %d without committed index %d (term %d, known committed since %s at step %d); leader %s; committed %s",
-		ns.id, st.Term, at, cm.term, by, cm.step, describe(ns.id, ns.view, at), c.committedTail(at))
+		"%s leads term %d without index %d (term %d), committed by term %d (%s saw it at step %d); leader %s; committed %s",
+		ns.id, st.Term, at, cm.term, cm.seenIn, by, cm.step, describe(ns.id, ns.view, at), c.committedTail(at))
 }
 
 // firstMismatch finds the lowest index in [lo, k] where v disagrees with

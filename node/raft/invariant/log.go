@@ -200,10 +200,10 @@ func (c *Checker) checkCommit(ns *nodeState, st raft.Status, from uint64) error 
 		// The node's snapshot reaches past what we saw committed: its
 		// entries are gone, only the snapshot's last term is known.
 		for c.committed.len() < snap-1 {
-			c.committed.push(committedEntry{by: ns.num, step: c.step})
+			c.committed.push(committedEntry{by: ns.num, step: c.step, seenIn: st.Term})
 		}
 		t, _ := v.LogTerm(snap)
-		c.committed.push(committedEntry{term: t, by: ns.num, step: c.step})
+		c.committed.push(committedEntry{term: t, by: ns.num, step: c.step, seenIn: st.Term})
 		start = snap + 1
 	}
 	for i := start; i <= st.Commit; i++ {
@@ -212,7 +212,7 @@ func (c *Checker) checkCommit(ns *nodeState, st raft.Status, from uint64) error 
 			return c.violation(StateMachineSafety, []raft.NodeID{ns.id},
 				"%s commits index %d beyond its log; %s", ns.id, st.Commit, describe(ns.id, v, i))
 		}
-		c.committed.push(committedEntry{term: e.Term, hash: entryHash(e), by: ns.num, step: c.step})
+		c.committed.push(committedEntry{term: e.Term, hash: entryHash(e), by: ns.num, step: c.step, seenIn: st.Term})
 	}
 	return nil
 }

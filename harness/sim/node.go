@@ -5,6 +5,7 @@ import (
 
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/raftcheck/raftcheck/node/raft"
 	"github.com/raftcheck/raftcheck/node/replica"
@@ -31,7 +32,12 @@ type simNode struct {
 	electedAt uint64
 	committed bool
 	lastIndex uint64
+	// writeDoneAt is when the last write handed to the disk completes.
+	writeDoneAt int64
 }
+
+// fsyncTime is the virtual time a write that asks for an fsync takes.
+const fsyncTime = int64(100 * time.Microsecond)
 
 func (n *simNode) boot() error {
 	n.boots++
@@ -42,7 +48,7 @@ func (n *simNode) boot() error {
 			HeartbeatTick: n.s.heartbeatTick, Rand: rng, HardState: hs, Snapshot: snap, Entries: ents,
 			MaxSizePerMsg: n.s.knobs.MaxAppendBytes, MaxInflight: n.s.knobs.MaxInflight,
 			Unsafe: n.s.rUnsafe},
-		Storage: n.disk, Sender: n, SnapshotEvery: n.s.knobs.SnapshotEvery,
+		Storage: n.disk, Writer: n, Sender: n, SnapshotEvery: n.s.knobs.SnapshotEvery,
 		RequestTimeout: n.s.requestTicks, RequestIDBase: rng.Uint64() >> 8 << 8,
 		Unsafe: n.s.unsafe, Logger: slog.New(slog.DiscardHandler),
 	})
@@ -50,6 +56,54 @@ func (n *simNode) boot() error {
 		return fmt.Errorf("sim: boot %s: %w", n.id, err)
 	}
 	n.rep, n.up, n.paused, n.backlog, n.leader = rep, true, false, nil, false
+	n.writeDoneAt = 0
+	return nil
+}
+
+// Write implements replica.Writer: the disk takes the batch after the
+// writes before it, plus fsyncTime if it syncs; the process hears of it
+// as an event. A crash meanwhile loses it, as unsynced data is lost.
+func (n *simNode) Write(w replica.Write) {
+	now := n.s.clock.now
+	d := int64(0)
+	if w.Sync {
+		d = fsyncTime
+	}
+	n.writeDoneAt = max(now+d, n.writeDoneAt)
+	boot := n.boots
+	n.s.clock.after(n.writeDoneAt-now, func() {
+		if n.boots != boot || !n.up {
+			return
+		}
+		if err := n.persist(w); err != nil {
+			n.failed = err
+			n.crash()
+			return
+		}
+		n.whenRunning(func() {
+			n.Send(w.Messages)
+			if err := n.rep.Durable(w.Seq); err != nil {
+				n.failed = err
+				n.crash()
+				return
+			}
+			n.process()
+		})
+	})
+}
+
+func (n *simNode) persist(w replica.Write) error {
+	if !w.Snapshot.IsEmpty() {
+		if err := n.disk.SaveSnapshot(w.Snapshot); err != nil {
+			return err
+		}
+	}
+	if err := n.disk.Append(w.HardState, w.Entries); err != nil {
+		return err
+	}
+	if w.Sync {
+		return n.disk.Sync()
+	}
 	return nil
 }
 

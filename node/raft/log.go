@@ -21,7 +21,10 @@ type raftLog struct {
 	// not yet persisted and applied.
 	pending *Snapshot
 
-	stabled   uint64 // last index known durable
+	stabled uint64 // last index handed to the driver to persist
+	// durable is the last index reported on disk (async storage writes):
+	// a truncation below it takes it back.
+	durable   uint64
 	committed uint64
 	applied   uint64
 }
@@ -99,6 +102,9 @@ func (l *raftLog) append(ents ...Entry) {
 	if l.stabled >= first {
 		l.stabled = first - 1
 	}
+	if l.durable >= first {
+		l.durable = first - 1
+	}
 }
 
 // findConflict returns the index of the first entry of ents whose term
@@ -158,6 +164,8 @@ func (l *raftLog) restore(s Snapshot) {
 	l.entries = nil
 	l.committed = s.Meta.Index
 	l.stabled = s.Meta.Index
+	// The snapshot is durable once the driver reports it so.
+	l.durable = min(l.durable, s.Meta.Index-1)
 	l.pending = &s
 }
 

@@ -48,6 +48,12 @@ type Config struct {
 	// (thesis §9.6); both are on by default.
 	DisablePreVote     bool
 	DisableCheckQuorum bool
+	// AsyncStorageWrites: the driver persists Ready entries in the
+	// background and reports them with RawNode.Durable. A leader's own
+	// copy of an entry then counts toward commit only once reported
+	// durable; without it, the driver must persist each Ready before it
+	// steps the next acknowledgement.
+	AsyncStorageWrites bool
 
 	HardState HardState
 	Snapshot  Snapshot
@@ -106,12 +112,19 @@ type raft struct {
 	rand                        *rand.Rand
 
 	preVote, checkQuorum bool
+	asyncWrites          bool
 	maxSizePerMsg        int
 	maxInflight          int
 	maxApplyBytes        int
 	unsafe               Unsafe
 
 	reads readIndexQueue
+	// appendDue and readRoundDue ask for one append per follower and one
+	// heartbeat round at the next Ready, covering every proposal and read
+	// that arrived since: a batch of proposals costs one message per
+	// follower, not one each. A read round waits while another is out
+	// (see readIndexQueue.roundFree).
+	appendDue, readRoundDue bool
 
 	msgs             []Message
 	readStates       []ReadState
@@ -147,6 +160,7 @@ func newRaft(c Config) (*raft, error) {
 		rand:          rnd,
 		preVote:       !c.DisablePreVote,
 		checkQuorum:   !c.DisableCheckQuorum,
+		asyncWrites:   c.AsyncStorageWrites,
 		maxSizePerMsg: orDefault(c.MaxSizePerMsg, 1<<20),
 		maxInflight:   orDefault(c.MaxInflight, 256),
 		maxApplyBytes: orDefault(c.MaxApplyBytes, 4<<20),
@@ -156,6 +170,7 @@ func newRaft(c Config) (*raft, error) {
 	r.log.snapshot = c.Snapshot
 	r.log.entries = slices.Clone(c.Entries)
 	r.log.stabled = r.log.lastIndex()
+	r.log.durable = r.log.lastIndex()
 	r.log.committed = max(c.HardState.Commit, c.Snapshot.Meta.Index)
 	r.log.applied = min(max(c.Applied, c.Snapshot.Meta.Index), r.log.committed)
 	r.becomeFollower(c.HardState.Term, None)
@@ -173,6 +188,31 @@ func orDefault(v, d int) int {
 // voters is the configuration whose majorities decide elections, commits,
 // reads and CheckQuorum.
 func (r *raft) voters() majority { return majority(r.peers) }
+
+// flushDue sends what appendDue and readRoundDue asked for.
+func (r *raft) flushDue() {
+	if r.state != StateLeader {
+		r.appendDue, r.readRoundDue = false, false
+		return
+	}
+	if r.appendDue {
+		r.appendDue = false
+		r.bcastAppend()
+	}
+	if r.readRoundDue && r.reads.roundFree() {
+		r.sendReadRound()
+	}
+}
+
+// sendReadRound sends a heartbeat round for the last queued read: its
+// confirmation confirms every read queued before it too.
+func (r *raft) sendReadRound() {
+	r.readRoundDue = false
+	if n := len(r.reads.queue); n > 0 {
+		r.reads.sentRound = r.reads.queue[n-1].id
+	}
+	r.bcastHeartbeat(r.reads.lastCtx())
+}
 
 func (r *raft) hardState() HardState {
 	return HardState{Term: r.term, Vote: r.vote, Commit: r.log.committed}
@@ -206,10 +246,11 @@ func (r *raft) reset(term uint64) {
 	r.heartbeatElapsed = 0
 	r.randomizedTimeout = r.electionTick + r.rand.IntN(r.electionTick)
 	r.votes = make(map[NodeID]bool)
+	r.appendDue, r.readRoundDue = false, false
 	for _, id := range r.peers {
 		r.prs[id] = &progress{next: r.log.lastIndex() + 1, maxInflight: r.maxInflight}
 	}
-	r.prs[r.id].match = r.log.lastIndex()
+	r.prs[r.id].match = r.selfMatch()
 	r.droppedReads = append(r.droppedReads, r.reads.drain()...)
 }
 
@@ -225,6 +266,7 @@ func (r *raft) becomePreCandidate() {
 	r.votes = make(map[NodeID]bool)
 	r.lead = None
 	r.state = StatePreCandidate
+	r.appendDue, r.readRoundDue = false, false
 	r.droppedReads = append(r.droppedReads, r.reads.drain()...)
 }
 
@@ -255,11 +297,35 @@ func (r *raft) appendEntry(es ...Entry) (uint64, uint64) {
 		es[i].Index = last + 1 + uint64(i)
 	}
 	r.log.append(es...)
-	self := r.prs[r.id]
-	self.maybeUpdate(r.log.lastIndex())
-	// A single-node cluster commits at once.
-	r.maybeCommit()
+	if !r.asyncWrites {
+		// The driver persists this before it steps any acknowledgement.
+		r.prs[r.id].maybeUpdate(r.log.lastIndex())
+		// A single-node cluster commits at once.
+		r.maybeCommit()
+	}
 	return es[len(es)-1].Index, r.term
+}
+
+// selfMatch is how much of our own log counts toward a commit.
+func (r *raft) selfMatch() uint64 {
+	if r.asyncWrites {
+		return min(r.log.durable, r.log.lastIndex())
+	}
+	return r.log.lastIndex()
+}
+
+// durable records that our log is on disk up to (index, term).
+func (r *raft) durable(index, term uint64) {
+	// Log Matching: if we still hold that entry, everything before it is
+	// what was written too; if not, the write was overtaken by a
+	// truncation and proves nothing.
+	if !r.log.matchTerm(index, term) || index <= r.log.durable {
+		return
+	}
+	r.log.durable = index
+	if r.state == StateLeader && r.prs[r.id].maybeUpdate(index) && r.maybeCommit() {
+		r.appendDue = true
+	}
 }
 
 // tick advances logical time by one tick.
@@ -299,7 +365,7 @@ func (r *raft) tickLeader() {
 	}
 	if r.heartbeatElapsed >= r.heartbeatTick {
 		r.heartbeatElapsed = 0
-		r.bcastHeartbeat(r.reads.lastCtx())
+		r.sendReadRound()
 	}
 }
 

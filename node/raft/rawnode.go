@@ -50,7 +50,7 @@ func (n *RawNode) Propose(data []byte) (index, term uint64, err error) {
 	switch {
 	case r.state == StateLeader:
 		index, term = r.appendEntry(Entry{Type: EntryNormal, Data: data})
-		r.bcastAppend()
+		r.appendDue = true
 		return index, term, nil
 	case r.state == StateFollower && r.lead != None:
 		r.step(Message{Type: MsgProp, From: r.id, Entries: []Entry{{Type: EntryNormal, Data: data}}})
@@ -67,6 +67,11 @@ func (n *RawNode) ReadIndex(ctx []byte) {
 	n.r.step(Message{Type: MsgReadIndex, From: n.r.id, Context: ctx})
 }
 
+// Durable reports that the log is on disk up to the entry (index, term)
+// (or the snapshot ending there), with the term and vote persisted with
+// it. Only with Config.AsyncStorageWrites.
+func (n *RawNode) Durable(index, term uint64) { n.r.durable(index, term) }
+
 // Compact records that the state machine's image up to index (already
 // applied) is data, and discards the log up to there. The returned
 // snapshot must be persisted by the driver.
@@ -77,7 +82,7 @@ func (n *RawNode) Compact(index uint64, data []byte) (Snapshot, error) {
 // HasReady reports whether Ready would return anything.
 func (n *RawNode) HasReady() bool {
 	r := n.r
-	return r.softState() != n.prevSoft || r.hardState() != n.prevHard ||
+	return r.appendDue || (r.readRoundDue && r.reads.roundFree()) || r.softState() != n.prevSoft || r.hardState() != n.prevHard ||
 		r.log.pending != nil || r.log.stabled < r.log.lastIndex() ||
 		len(r.msgs) > 0 || len(r.readStates) > 0 || len(r.droppedReads) > 0 ||
 		len(r.droppedProposals) > 0 || r.log.applied < r.log.committed
@@ -86,6 +91,7 @@ func (n *RawNode) HasReady() bool {
 // Ready returns the effects accumulated since the last Advance.
 func (n *RawNode) Ready() Ready {
 	r := n.r
+	r.flushDue()
 	rd := Ready{
 		Entries:          r.log.unstable(),
 		Messages:         r.msgs,

@@ -26,6 +26,16 @@ type readIndexQueue struct {
 	// waiting holds reads that arrived before this term's no-op committed:
 	// until then the commit index may lag what earlier leaders committed.
 	waiting []Message
+	// sentRound is the request whose heartbeat round went out last.
+	sentRound uint64
+}
+
+// roundFree reports whether no read round is out: reads that arrive
+// while one is then share the next round, so a busy leader sends one
+// round per round trip instead of one per loop turn. A round lost on the
+// network is resent by the next heartbeat, which carries the last ctx.
+func (q *readIndexQueue) roundFree() bool {
+	return len(q.queue) == 0 || q.queue[0].id > q.sentRound
 }
 
 func (q *readIndexQueue) lastCtx() []byte {
@@ -78,7 +88,7 @@ func (r *raft) startRead(m Message) {
 	rr := &readRequest{id: r.reads.seq, ctx: m.Context, from: m.From, index: r.log.committed,
 		acks: map[NodeID]bool{r.id: true}}
 	r.reads.queue = append(r.reads.queue, rr)
-	r.bcastHeartbeat(roundCtx(rr.id))
+	r.readRoundDue = true
 }
 
 // releasePendingReads starts the reads that waited for the term's first

@@ -128,7 +128,7 @@ func (r *raft) stepLeader(m Message) {
 			return
 		}
 		r.appendEntry(m.Entries...)
-		r.bcastAppend()
+		r.appendDue = true
 	case MsgReadIndex:
 		r.handleReadIndex(m)
 	case MsgAppResp:
@@ -282,7 +282,9 @@ func (r *raft) handleAppResp(m Message) {
 		pr.becomeReplicate()
 	}
 	if r.maybeCommit() {
-		r.bcastAppend()
+		// Tell everyone the new commit index, once for all the
+		// acknowledgements that arrive together.
+		r.appendDue = true
 	} else {
 		// Keep streaming while the window allows.
 		r.sendAppend(m.From, false)

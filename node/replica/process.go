@@ -9,9 +9,9 @@ import (
 	"github.com/raftcheck/raftcheck/node/raft"
 )
 
-// Process carries out everything the Raft core has ready: persist, send,
-// apply, answer clients, compact. Call it after every Tick, Step or
-// Submit. An error means the node must stop (its disk failed, or it saw a
+// Process carries out everything the Raft core has ready: persist (or,
+// with a Writer, hand to it), send, apply, answer clients, compact. Call
+// it after every Tick, Step, Submit or Durable. An error means the node must stop (its disk failed, or it saw a
 // protocol violation); continuing could lose acknowledged data.
 func (r *Replica) Process() error {
 	if len(r.deferred) > 0 && r.deferredAge >= r.deferTicks {
@@ -43,34 +43,10 @@ func (r *Replica) handle(rd raft.Ready) error {
 		}
 		r.soft = *rd.SoftState
 	}
-	if !rd.Snapshot.IsEmpty() {
-		// The snapshot is durable before anything acknowledges it, even in
-		// the unsafe mode: that mode is about entries.
-		if err := r.storage.SaveSnapshot(rd.Snapshot); err != nil {
-			return fmt.Errorf("replica %s: save snapshot %d: %w", r.id, rd.Snapshot.Meta.Index, err)
-		}
-	}
-	// A leader's appends may leave before its own write (thesis §10.2.1):
-	// its fsync then overlaps the round trip and the followers' fsyncs.
-	// That is safe because this loop finishes the write before it steps
-	// any acknowledgement, so the leader never counts its own copy of an
-	// entry toward commit before that copy is durable.
-	early := r.leaderMessagesOnly(rd)
-	if early && len(rd.Messages) > 0 {
-		r.sender.Send(rd.Messages)
-	}
-	if r.unsafe.AckBeforePersist {
-		// Write batches only every deferTicks: acknowledgements race ahead
-		// of the disk, and a crash loses what they acknowledged.
-		if len(r.deferred) == 0 {
-			r.deferredAge = 0
-		}
-		r.deferred = append(r.deferred, raft.Ready{HardState: rd.HardState, Entries: rd.Entries})
-	} else if err := r.persist(rd.HardState, rd.Entries); err != nil {
+	if r.async.writer != nil {
+		r.persistAsync(rd)
+	} else if err := r.persistAndSend(rd); err != nil {
 		return err
-	}
-	if !early && len(rd.Messages) > 0 {
-		r.sender.Send(rd.Messages)
 	}
 	if !rd.Snapshot.IsEmpty() {
 		if err := r.restore(rd.Snapshot); err != nil {
@@ -106,18 +82,59 @@ func (r *Replica) handle(rd raft.Ready) error {
 	return nil
 }
 
+// persistAndSend persists rd on the caller's goroutine, then sends its
+// messages (a leader's before the write).
+func (r *Replica) persistAndSend(rd raft.Ready) error {
+	if !rd.Snapshot.IsEmpty() {
+		// The snapshot is durable before anything acknowledges it, even in
+		// the unsafe mode: that mode is about entries.
+		if err := r.storage.SaveSnapshot(rd.Snapshot); err != nil {
+			return fmt.Errorf("replica %s: save snapshot %d: %w", r.id, rd.Snapshot.Meta.Index, err)
+		}
+	}
+	// A leader's appends may leave before its own write (thesis §10.2.1):
+	// its fsync then overlaps the round trip and the followers' fsyncs.
+	// That is safe because this loop finishes the write before it steps
+	// any acknowledgement, so the leader never counts its own copy of an
+	// entry toward commit before that copy is durable.
+	early := r.leaderMessagesOnly(rd)
+	if early && len(rd.Messages) > 0 {
+		r.sender.Send(rd.Messages)
+	}
+	if r.unsafe.AckBeforePersist {
+		// Write batches only every deferTicks: acknowledgements race ahead
+		// of the disk, and a crash loses what they acknowledged.
+		if len(r.deferred) == 0 {
+			r.deferredAge = 0
+		}
+		r.deferred = append(r.deferred, raft.Ready{HardState: rd.HardState, Entries: rd.Entries})
+	} else if err := r.persist(rd.HardState, rd.Entries); err != nil {
+		return err
+	}
+	if !early && len(rd.Messages) > 0 {
+		r.sender.Send(rd.Messages)
+	}
+	return nil
+}
+
 // leaderMessagesOnly reports whether rd is a leader's batch whose
 // messages depend on nothing it persists: appends, heartbeats, snapshots
 // and read answers, with no change of term or vote to make durable first.
 // Anything a follower or candidate says (acks, votes) waits for the disk.
 func (r *Replica) leaderMessagesOnly(rd raft.Ready) bool {
-	if r.soft.State != raft.StateLeader {
-		return false
-	}
 	if !rd.HardState.IsEmpty() && (rd.HardState.Term != r.synced.Term || rd.HardState.Vote != r.synced.Vote) {
 		return false
 	}
-	for _, m := range rd.Messages {
+	return r.leaderMessages(rd.Messages)
+}
+
+// leaderMessages reports whether we lead and msgs are only appends,
+// heartbeats, snapshots and read answers.
+func (r *Replica) leaderMessages(msgs []raft.Message) bool {
+	if r.soft.State != raft.StateLeader {
+		return false
+	}
+	for _, m := range msgs {
 		switch m.Type {
 		case raft.MsgApp, raft.MsgHeartbeat, raft.MsgSnap, raft.MsgReadIndexResp:
 		default:
@@ -247,7 +264,11 @@ func (r *Replica) maybeSnapshot() error {
 	if err != nil {
 		return fmt.Errorf("replica %s: compact: %w", r.id, err)
 	}
-	if err := r.storage.SaveSnapshot(s); err != nil {
+	if r.async.writer != nil {
+		// In order with the writes before it, which it may cover.
+		r.async.issued++
+		r.async.writer.Write(Write{Seq: r.async.issued, Snapshot: s})
+	} else if err := r.storage.SaveSnapshot(s); err != nil {
 		return fmt.Errorf("replica %s: save snapshot %d: %w", r.id, s.Meta.Index, err)
 	}
 	r.snapIndex = s.Meta.Index

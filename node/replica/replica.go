@@ -15,7 +15,11 @@ type Config struct {
 	// Raft configures the core, including the state restored from disk.
 	Raft    raft.Config
 	Storage Storage
-	Sender  Sender
+	// Writer, if set, persists in the background (see Writer); Storage
+	// is then used only by the unsafe mode AckBeforePersist, which keeps
+	// the synchronous path and its deferred writes.
+	Writer Writer
+	Sender Sender
 	// SnapshotEvery takes a snapshot after this many applied entries.
 	// 0: 10000.
 	SnapshotEvery uint64
@@ -57,6 +61,7 @@ type Replica struct {
 	deferred    []raft.Ready
 	deferredAge int
 	deferTicks  int
+	async       asyncState
 }
 
 // New creates a replica, restoring the state machine from the snapshot in
@@ -73,6 +78,8 @@ func New(cfg Config) (*Replica, error) {
 		}
 	}
 	cfg.Raft.Applied = cfg.Raft.Snapshot.Meta.Index
+	async := cfg.Writer != nil && !cfg.Unsafe.AckBeforePersist
+	cfg.Raft.AsyncStorageWrites = async
 	rn, err := raft.NewRawNode(cfg.Raft)
 	if err != nil {
 		return nil, err
@@ -92,6 +99,13 @@ func New(cfg Config) (*Replica, error) {
 		timeout:       cfg.RequestTimeout,
 		nextID:        cfg.RequestIDBase,
 		pending:       newPendingTable(),
+	}
+	if async {
+		hs := cfg.Raft.HardState
+		if cfg.Unsafe.ForgetVote {
+			hs.Vote = raft.None
+		}
+		r.async = asyncState{writer: cfg.Writer, issuedHS: hs}
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)

@@ -13,7 +13,9 @@ type queue struct{ msgs *[]raft.Message }
 func (q queue) Send(msgs []raft.Message) { *q.msgs = append(*q.msgs, msgs...) }
 
 type testCluster struct {
-	t        *testing.T
+	t        testing.TB
+	async    bool
+	writes   map[raft.NodeID]*queuedWriter
 	ids      []raft.NodeID
 	reps     map[raft.NodeID]*Replica
 	disks    map[raft.NodeID]*memstore.Store
@@ -22,10 +24,24 @@ type testCluster struct {
 	unsafe   Unsafe
 	boots    uint64
 	snapshot uint64
+	// delivered counts messages taken off the network.
+	delivered int
 }
 
-func newTestCluster(t *testing.T, unsafe Unsafe) *testCluster {
-	c := &testCluster{t: t, ids: []raft.NodeID{"n1", "n2", "n3"}, reps: map[raft.NodeID]*Replica{},
+// bothWritePaths runs a test with synchronous persistence and with a
+// Writer completing in the background.
+func bothWritePaths(t *testing.T, f func(t *testing.T, async bool)) {
+	t.Run("sync", func(t *testing.T) { f(t, false) })
+	t.Run("async", func(t *testing.T) { f(t, true) })
+}
+
+// queuedWriter holds a node's writes until the cluster completes them.
+type queuedWriter struct{ queue []Write }
+
+func (w *queuedWriter) Write(b Write) { w.queue = append(w.queue, b) }
+
+func newTestCluster(t testing.TB, async bool, unsafe Unsafe) *testCluster {
+	c := &testCluster{t: t, async: async, writes: map[raft.NodeID]*queuedWriter{}, ids: []raft.NodeID{"n1", "n2", "n3"}, reps: map[raft.NodeID]*Replica{},
 		disks: map[raft.NodeID]*memstore.Store{}, cut: map[raft.NodeID]bool{}, unsafe: unsafe, snapshot: 1000}
 	for _, id := range c.ids {
 		c.disks[id] = &memstore.Store{}
@@ -38,7 +54,12 @@ func (c *testCluster) boot(id raft.NodeID) {
 	d := c.disks[id]
 	hs, snap, ents := d.Durable()
 	c.boots++
-	r, err := New(Config{
+	var w Writer
+	if c.async {
+		c.writes[id] = &queuedWriter{}
+		w = c.writes[id]
+	}
+	r, err := New(Config{Writer: w,
 		Raft: raft.Config{ID: id, Peers: c.ids, ElectionTick: 10, HeartbeatTick: 1,
 			HardState: hs, Snapshot: snap, Entries: ents},
 		Storage: d, Sender: queue{&c.net}, RequestIDBase: c.boots << 32,
@@ -51,6 +72,7 @@ func (c *testCluster) boot(id raft.NodeID) {
 }
 
 func (c *testCluster) crash(id raft.NodeID) {
+	delete(c.writes, id)
 	c.disks[id].Crash()
 	delete(c.reps, id)
 }
@@ -63,13 +85,70 @@ func (c *testCluster) process(id raft.NodeID) {
 	}
 }
 
+func (c *testCluster) syncs() uint64 {
+	var n uint64
+	for _, d := range c.disks {
+		n += d.Syncs()
+	}
+	return n
+}
+
+// complete carries out every queued write of id and reports it durable.
+func (c *testCluster) complete(id raft.NodeID) bool {
+	w := c.writes[id]
+	if w == nil || len(w.queue) == 0 {
+		return false
+	}
+	d := c.disks[id]
+	sync := false
+	for _, b := range w.queue {
+		sync = sync || b.Sync
+		if !b.Snapshot.IsEmpty() {
+			if err := d.SaveSnapshot(b.Snapshot); err != nil {
+				c.t.Fatal(err)
+			}
+		}
+		if err := d.Append(b.HardState, b.Entries); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	if sync {
+		if err := d.Sync(); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	last := w.queue[len(w.queue)-1].Seq
+	for _, b := range w.queue {
+		c.net = append(c.net, b.Messages...)
+	}
+	w.queue = nil
+	if err := c.reps[id].Durable(last); err != nil {
+		c.t.Fatal(err)
+	}
+	c.process(id)
+	return true
+}
+
+// flush delivers messages, and completes writes whenever the network is
+// quiet, until nothing is left.
 func (c *testCluster) flush() {
-	for i := 0; len(c.net) > 0; i++ {
+	for i := 0; ; i++ {
+		if len(c.net) == 0 {
+			done := false
+			for _, id := range c.ids {
+				done = c.complete(id) || done
+			}
+			if !done {
+				return
+			}
+			continue
+		}
 		if i > 100000 {
 			c.t.Fatal("network does not settle")
 		}
 		m := c.net[0]
 		c.net = c.net[1:]
+		c.delivered++
 		if r := c.reps[m.To]; r != nil && !c.cut[m.To] && !c.cut[m.From] {
 			r.Step(m)
 			c.process(m.To)
@@ -131,8 +210,10 @@ func follower(c *testCluster, l raft.NodeID) raft.NodeID {
 	return raft.None
 }
 
-func TestWriteReadCAS(t *testing.T) {
-	c := newTestCluster(t, Unsafe{})
+func TestWriteReadCAS(t *testing.T) { bothWritePaths(t, testWriteReadCAS) }
+
+func testWriteReadCAS(t *testing.T, async bool) {
+	c := newTestCluster(t, async, Unsafe{})
 	l := c.settle()
 	f := follower(c, l)
 	if r := c.do(f, Request{Op: OpRead, Key: "k"}); r.Outcome != OK || r.Present {
@@ -159,9 +240,11 @@ func TestWriteReadCAS(t *testing.T) {
 
 // A retried cas with the same (client, seq) takes effect once; with
 // no-dedup it takes effect twice.
-func TestExactlyOnce(t *testing.T) {
+func TestExactlyOnce(t *testing.T) { bothWritePaths(t, testExactlyOnce) }
+
+func testExactlyOnce(t *testing.T, async bool) {
 	for _, noDedup := range []bool{false, true} {
-		c := newTestCluster(t, Unsafe{NoDedup: noDedup})
+		c := newTestCluster(t, async, Unsafe{NoDedup: noDedup})
 		l := c.settle()
 		c.do(l, Request{Op: OpWrite, Key: "k", Value: 1})
 		inc := Request{Op: OpCAS, Key: "k", From: 1, To: 2, ClientID: "c1", Seq: 1}
@@ -180,9 +263,11 @@ func TestExactlyOnce(t *testing.T) {
 
 // Reads are linearizable: a node cut off from the majority does not serve
 // a read; with stale-reads it serves the old value.
-func TestStaleReads(t *testing.T) {
+func TestStaleReads(t *testing.T) { bothWritePaths(t, testStaleReads) }
+
+func testStaleReads(t *testing.T, async bool) {
 	for _, stale := range []bool{false, true} {
-		c := newTestCluster(t, Unsafe{StaleReads: stale})
+		c := newTestCluster(t, async, Unsafe{StaleReads: stale})
 		l := c.settle()
 		c.do(l, Request{Op: OpWrite, Key: "k", Value: 1})
 		c.tick(3)
@@ -212,6 +297,10 @@ func TestStaleReads(t *testing.T) {
 // ack-before-persist or no-fsync a crash of the whole cluster right after
 // the acknowledgement loses it.
 func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
+	bothWritePaths(t, testCrashKeepsAcknowledgedWrites)
+}
+
+func testCrashKeepsAcknowledgedWrites(t *testing.T, async bool) {
 	for _, tc := range []struct {
 		name   string
 		unsafe Unsafe
@@ -221,7 +310,7 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 		{"no-fsync", Unsafe{NoFsync: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newTestCluster(t, tc.unsafe)
+			c := newTestCluster(t, async, tc.unsafe)
 			l := c.settle()
 			if r := c.do(l, Request{Op: OpWrite, Key: "k", Value: 7}); r.Outcome != OK {
 				t.Fatalf("write: %+v", r)
@@ -247,8 +336,10 @@ func TestCrashKeepsAcknowledgedWrites(t *testing.T) {
 
 // no-fsync appends everything and syncs nothing: the disk holds the
 // writes until a crash, which leaves nothing.
-func TestNoFsyncNeverSyncs(t *testing.T) {
-	c := newTestCluster(t, Unsafe{NoFsync: true})
+func TestNoFsyncNeverSyncs(t *testing.T) { bothWritePaths(t, testNoFsyncNeverSyncs) }
+
+func testNoFsyncNeverSyncs(t *testing.T, async bool) {
+	c := newTestCluster(t, async, Unsafe{NoFsync: true})
 	l := c.settle()
 	c.do(l, Request{Op: OpWrite, Key: "k", Value: 7})
 	for _, id := range c.ids {
@@ -263,9 +354,11 @@ func TestNoFsyncNeverSyncs(t *testing.T) {
 }
 
 // forget-vote writes hard state without the vote.
-func TestForgetVote(t *testing.T) {
+func TestForgetVote(t *testing.T) { bothWritePaths(t, testForgetVote) }
+
+func testForgetVote(t *testing.T, async bool) {
 	for _, unsafe := range []bool{false, true} {
-		c := newTestCluster(t, Unsafe{ForgetVote: unsafe})
+		c := newTestCluster(t, async, Unsafe{ForgetVote: unsafe})
 		c.settle()
 		voted := 0
 		for _, id := range c.ids {
@@ -281,8 +374,10 @@ func TestForgetVote(t *testing.T) {
 
 // A node that was down while the others compacted catches up through a
 // snapshot and serves the same state.
-func TestSnapshotCatchUp(t *testing.T) {
-	c := newTestCluster(t, Unsafe{})
+func TestSnapshotCatchUp(t *testing.T) { bothWritePaths(t, testSnapshotCatchUp) }
+
+func testSnapshotCatchUp(t *testing.T, async bool) {
+	c := newTestCluster(t, async, Unsafe{})
 	c.snapshot = 20
 	for _, id := range c.ids {
 		c.boot(id)
@@ -306,5 +401,56 @@ func TestSnapshotCatchUp(t *testing.T) {
 		if got, _ := c.reps[f].Get(fmt.Sprint("k", i)); got != want {
 			t.Errorf("k%d: follower %d leader %d", i, got, want)
 		}
+	}
+}
+
+// Persist before you speak, with a background Writer: a follower's
+// acknowledgement waits for its write, and the leader's own copy counts
+// toward commit only once its write is durable, though its appends leave
+// before it.
+func TestAsyncWritesHoldAcknowledgements(t *testing.T) {
+	c := newTestCluster(t, true, Unsafe{})
+	l := c.settle()
+	commit := c.reps[l].Status().Commit
+	var got *Response
+	c.reps[l].Submit(Request{Op: OpWrite, Key: "k", Value: 1}, func(r Response) { got = &r })
+	c.process(l)
+	if len(c.net) != 2 || c.net[0].Type != raft.MsgApp {
+		t.Fatalf("leader sent %v before its write completed, want one append per follower", c.net)
+	}
+	// Deliver the appends; the followers write but do not answer.
+	for len(c.net) > 0 {
+		m := c.net[0]
+		c.net = c.net[1:]
+		c.reps[m.To].Step(m)
+		c.process(m.To)
+	}
+	if len(c.net) != 0 {
+		t.Fatalf("a follower answered before its write was durable: %v", c.net)
+	}
+	// One follower's copy and the leader's make a quorum of three: only
+	// once both are durable may the entry commit.
+	c.complete(follower(c, l))
+	for len(c.net) > 0 {
+		m := c.net[0]
+		c.net = c.net[1:]
+		if m.Type != raft.MsgAppResp || m.To != l {
+			t.Fatalf("unexpected %v", m)
+		}
+		c.reps[l].Step(m)
+		c.process(l)
+	}
+	if st := c.reps[l].Status(); st.Commit != commit {
+		t.Fatalf("leader committed %d before its own write was durable", st.Commit)
+	}
+	if got != nil {
+		t.Fatalf("answered before commit: %+v", *got)
+	}
+	c.complete(l)
+	if st := c.reps[l].Status(); st.Commit != commit+1 || got == nil || got.Outcome != OK {
+		t.Fatalf("after the leader's write: commit %d (was %d), answer %v", st.Commit, commit, got)
+	}
+	if err := c.reps[l].Durable(1 << 40); err == nil {
+		t.Fatal("Durable beyond the writes issued was accepted")
 	}
 }

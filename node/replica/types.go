@@ -3,7 +3,9 @@
 // turns Ready batches into effects. It does no I/O of its own: storage and
 // the network come in as interfaces, time as Tick, so the server runs it
 // on real disk, TCP and timers and the simulator runs the very same code
-// in virtual time.
+// in virtual time. With a Writer (async.go) persistence completes later,
+// as a Durable event that both drivers deliver: the server from its
+// writer goroutine, the simulator after a virtual fsync.
 package replica
 
 import (

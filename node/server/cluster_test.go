@@ -21,7 +21,7 @@ import (
 // testCluster is n in-process servers on real loopback sockets, each
 // with its own data directory.
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	nodes []*testNode
 	http  *http.Client
 }
@@ -52,7 +52,7 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func listen(t *testing.T) net.Listener {
+func listen(t testing.TB) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -62,7 +62,7 @@ func listen(t *testing.T) net.Listener {
 }
 
 // startCluster runs n servers with fast timers and waits for a leader.
-func startCluster(t *testing.T, n int) *testCluster {
+func startCluster(t testing.TB, n int) *testCluster {
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))

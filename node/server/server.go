@@ -1,6 +1,8 @@
 // Package server runs a replica on real disk, TCP and timers, and serves
 // the client HTTP API. One goroutine, the event loop, owns the replica;
-// HTTP handlers talk to it through channels.
+// HTTP handlers talk to it through channels, and a writer goroutine
+// persists its batches (fsync off the loop) and reports them durable as
+// events.
 package server
 
 import (
@@ -84,6 +86,16 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
+// maxInflight bounds the appends in flight to each follower. The loop
+// never waits for the disk, so it turns over for almost every request;
+// with a wide window each turn's one or two entries would leave as their
+// own append and come back as their own acknowledgement. Two in flight
+// keep a batch filling while the previous one is on its way, so a busy
+// leader sends about one append per follower per round trip and fsync
+// (measured in-process with 64 writers: 0.3 peer messages per write,
+// against 3.3 with a window of 256).
+const maxInflight = 2
+
 // Server is a running raftnode.
 type Server struct {
 	cfg       Config
@@ -147,12 +159,14 @@ func (s *Server) Run(ctx context.Context) error {
 	defer tr.Close()
 
 	ticks := func(d time.Duration) int { return max(1, int(d/s.cfg.Tick)) }
+	writer := newDiskWriter(st, tr)
+	defer writer.close()
 	rep, err := replica.New(replica.Config{
 		Raft: raft.Config{ID: s.cfg.ID, Peers: peers,
 			ElectionTick: ticks(s.cfg.ElectionTimeout), HeartbeatTick: ticks(s.cfg.Heartbeat),
 			HardState: state.HardState, Snapshot: state.Snapshot, Entries: state.Entries,
-			Unsafe: s.cfg.RaftUnsafe},
-		Storage: st, Sender: tr, SnapshotEvery: s.cfg.SnapshotEvery,
+			Unsafe: s.cfg.RaftUnsafe, MaxInflight: maxInflight},
+		Storage: st, Writer: writer, Sender: tr, SnapshotEvery: s.cfg.SnapshotEvery,
 		RequestTimeout: ticks(s.cfg.RequestTimeout),
 		// Unique per start: the wall clock in nanoseconds, shifted so the
 		// per-request counter never reaches the next start's range.
@@ -169,13 +183,14 @@ func (s *Server) Run(ctx context.Context) error {
 	defer s.shutdownHTTP()
 	s.log.Info("raftnode started", "id", s.cfg.ID, "peers", s.cfg.Peers, "client", s.clientLn.Addr().String(),
 		"term", state.HardState.Term, "snapshot", state.Snapshot.Meta.Index, "entries", len(state.Entries))
-	return s.loop(ctx, rep)
+	return s.loop(ctx, rep, writer)
 }
 
 // loop is the only goroutine that touches the replica. It drains whatever
-// is waiting before Process, so one fsync covers many proposals and
-// messages (group commit).
-func (s *Server) loop(ctx context.Context, rep *replica.Replica) error {
+// is waiting before Process, so one append per follower covers many
+// proposals; the writer fsyncs in the background, one fsync for all the
+// batches that queued meanwhile (group commit).
+func (s *Server) loop(ctx context.Context, rep *replica.Replica, writer *diskWriter) error {
 	ticker := time.NewTicker(s.cfg.Tick)
 	defer ticker.Stop()
 	recv := s.transport.Receive()
@@ -190,6 +205,16 @@ func (s *Server) loop(ctx context.Context, rep *replica.Replica) error {
 			rep.Step(m)
 		case c := <-s.requests:
 			s.submit(rep, c)
+		case <-writer.done:
+			seq, err := writer.result()
+			if err != nil {
+				s.log.Error("node stopping: disk write failed", "err", err)
+				return err
+			}
+			if err := rep.Durable(seq); err != nil {
+				s.log.Error("node stopping", "err", err)
+				return err
+			}
 		}
 	drain:
 		for range 4096 {

@@ -13,9 +13,6 @@ type RealTime struct{ start time.Time }
 // NewRealTime starts a run's clock now.
 func NewRealTime() *RealTime { return &RealTime{start: time.Now()} }
 
-// Started is when the clock started, as wall time.
-func (rt *RealTime) Started() time.Time { return rt.start }
-
 func (rt *RealTime) Now() time.Duration { return time.Since(rt.start) }
 
 func (rt *RealTime) Sleep(ctx context.Context, d time.Duration) error {

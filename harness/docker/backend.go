@@ -13,6 +13,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/raftcheck/raftcheck/checker"
 	"github.com/raftcheck/raftcheck/harness"
 	"github.com/raftcheck/raftcheck/harness/store"
 	"github.com/raftcheck/raftcheck/nemesis"
@@ -190,9 +191,9 @@ func (b *Backend) Invoke(ctx context.Context, node string, op workload.Op, s wor
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	switch op.F {
-	case "read":
+	case checker.Read:
 		return c.Read(actx, op.Key)
-	case "write":
+	case checker.Write:
 		return c.Write(actx, op.Key, op.Value, s)
 	}
 	return c.CAS(actx, op.Key, op.From, op.To, s)

@@ -34,10 +34,6 @@ func ImageID(ctx context.Context, image string) (string, error) {
 	return res.ID, nil
 }
 
-// ErrImageMissing marks an image that is not there and that raftcheck
-// does not know how to build.
-var ErrImageMissing = errors.New("image missing")
-
 // images maps the images raftcheck builds itself to their make target.
 var images = map[string]string{DefaultImage: "image", EtcdImage: "etcd-image"}
 
@@ -53,13 +49,13 @@ func buildHint(image string) string {
 // checkout that holds the working directory, its output on out. Another
 // image that is missing is an error.
 func EnsureImage(ctx context.Context, image string, out io.Writer) error {
-	if _, err := ImageID(ctx, image); err == nil {
+	_, err := ImageID(ctx, image)
+	if err == nil {
 		return nil
 	}
 	target, ok := images[image]
 	if !ok {
-		_, err := ImageID(ctx, image)
-		return fmt.Errorf("%w: %w", ErrImageMissing, err)
+		return err // not one of ours: its message says how to get it
 	}
 	root, err := checkoutRoot()
 	if err != nil {

@@ -39,13 +39,8 @@ type Knobs struct {
 // already has a backend_config (a replay) keeps it as it is.
 func Resolve(tc store.TestConfig) (store.TestConfig, error) {
 	if len(tc.BackendConfig) > 0 {
-		if _, err := decodeKnobs(tc.BackendConfig); err != nil {
-			return tc, err
-		}
-		if err := complete(tc); err != nil {
-			return tc, err
-		}
-		return tc, nil
+		_, err := complete(tc)
+		return tc, err
 	}
 	d := draw(tc.Seed)
 	k := Knobs{Tick: store.Duration(10 * time.Millisecond), Heartbeat: store.Duration(50 * time.Millisecond),
@@ -78,7 +73,8 @@ func Resolve(tc store.TestConfig) (store.TestConfig, error) {
 		return tc, fmt.Errorf("sim: record knobs: %w", err)
 	}
 	tc.BackendConfig = b
-	return tc, complete(tc)
+	_, err = complete(tc)
+	return tc, err
 }
 
 func setDefault(d *store.Duration, v time.Duration) {
@@ -167,22 +163,22 @@ func (d netDrawn) weather(net NetConfig, electionTimeout time.Duration) NetConfi
 }
 
 // complete checks that a configuration is fully resolved for the
-// simulator: what a replay must find in test.json.
-func complete(tc store.TestConfig) error {
+// simulator (what a replay must find in test.json) and returns its knobs.
+func complete(tc store.TestConfig) (Knobs, error) {
 	if tc.NemesisInterval <= 0 || tc.ClientTimeout <= 0 || tc.ElectionTimeout <= 0 || tc.Recovery <= 0 {
-		return fmt.Errorf("sim: the configuration lacks engine settings (nemesis_interval, client_timeout, election_timeout, recovery): is it from an older raftcheck? rerun it without --replay")
+		return Knobs{}, fmt.Errorf("sim: the configuration lacks engine settings (nemesis_interval, client_timeout, election_timeout, recovery): is it from an older raftcheck? rerun it without --replay")
 	}
 	k, err := decodeKnobs(tc.BackendConfig)
 	if err != nil {
-		return err
+		return k, err
 	}
 	if k.Tick <= 0 || k.Heartbeat < k.Tick || k.SnapshotEvery == 0 || k.MaxInflight < 1 {
-		return fmt.Errorf("sim: backend_config %s: tick, heartbeat, snapshot_every and max_inflight must be positive", tc.BackendConfig)
+		return k, fmt.Errorf("sim: backend_config %s: tick, heartbeat, snapshot_every and max_inflight must be positive", tc.BackendConfig)
 	}
 	if tc.ElectionTimeout <= k.Heartbeat {
-		return fmt.Errorf("sim: election timeout %v must exceed the heartbeat %v", tc.ElectionTimeout, k.Heartbeat)
+		return k, fmt.Errorf("sim: election timeout %v must exceed the heartbeat %v", tc.ElectionTimeout, k.Heartbeat)
 	}
-	return k.Net.validate()
+	return k, k.Net.validate()
 }
 
 // decodeKnobs reads a backend_config strictly: an unknown field means a

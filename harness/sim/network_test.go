@@ -40,7 +40,7 @@ func withNet(t testing.TB, tc store.TestConfig, set func(NetConfig, time.Duratio
 	if tc.BackendConfig, err = json.Marshal(k); err != nil {
 		t.Fatal(err)
 	}
-	if err := complete(tc); err != nil {
+	if _, err := complete(tc); err != nil {
 		t.Fatal(err)
 	}
 	return tc

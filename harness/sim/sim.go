@@ -68,10 +68,7 @@ var _ harness.Backend = (*Simulator)(nil)
 // New builds the cluster of a resolved configuration (Resolve) and boots
 // its nodes at virtual time 0.
 func New(tc store.TestConfig) (*Simulator, error) {
-	if err := complete(tc); err != nil {
-		return nil, err
-	}
-	k, err := decodeKnobs(tc.BackendConfig)
+	k, err := complete(tc)
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,6 @@ package store
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -115,10 +114,4 @@ func PointLatest(root, dir string) error {
 func Exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
-}
-
-// IsRunDir reports whether dir holds a stored run (its test.json).
-func IsRunDir(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, TestFile))
-	return !errors.Is(err, fs.ErrNotExist)
 }

@@ -132,6 +132,10 @@ func (p *peer) dial(ctx context.Context) (*outConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", p.addr, err)
 	}
+	if err := setAckTimeout(conn, p.t.cfg.AckTimeout); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("dial %s: %w", p.addr, err)
+	}
 	c := &outConn{conn: conn, bw: bufio.NewWriterSize(conn, writeBufSize), dead: make(chan struct{})}
 	p.buf = appendHandshake(p.buf[:0], p.t.cfg.ID, p.id)
 	_, _ = c.bw.Write(p.buf) // cannot fail: fits in the empty buffer

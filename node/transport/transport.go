@@ -28,6 +28,7 @@ const (
 	DefaultQueueSize    = 4096
 	DefaultDialTimeout  = time.Second
 	DefaultWriteTimeout = 5 * time.Second
+	DefaultAckTimeout   = time.Second
 )
 
 // Config configures a Transport.
@@ -54,6 +55,14 @@ type Config struct {
 	// DialTimeout bounds a connection attempt; WriteTimeout bounds the
 	// write of one batch of frames. Defaults 1s and 5s.
 	DialTimeout, WriteTimeout time.Duration
+	// AckTimeout bounds how long data written to a peer may go
+	// unacknowledged by the peer's kernel before the connection is
+	// abandoned and redialled (TCP_USER_TIMEOUT; Linux only). Without it
+	// a connection that lived through a partition keeps its messages in
+	// TCP's retransmission backoff, which grows to tens of seconds over a
+	// few partitions: the network heals, the cluster stays leaderless.
+	// Default 1s.
+	AckTimeout time.Duration
 }
 
 // Stats are cumulative counters since New.
@@ -116,6 +125,9 @@ func New(cfg Config) (*Transport, error) {
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = DefaultAckTimeout
 	}
 	log := cfg.Logger
 	if log == nil {

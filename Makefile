@@ -34,7 +34,7 @@ FUZZ_TARGETS := \
 	./node/storage:FuzzDecodeRecord ./node/storage:FuzzOpen \
 	./node/transport:FuzzReadFrame ./node/transport:FuzzDecodeMessage \
 	./node/kv:FuzzUnmarshalCommand ./node/kv:FuzzRestore \
-	./node/server:FuzzDecodeWrite ./node/server:FuzzDecodeCAS ./node/server:FuzzDecodeSession \
+	./node/server:FuzzDecodeWrite ./node/server:FuzzDecodeCAS ./node/server:FuzzDecodeSession ./node/server:FuzzOpResponse \
 	./checker:FuzzReader
 
 fuzz:

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,49 @@ func strictFields(t *testing.T, body []byte, want ...string) map[string]int64 {
 	return out
 }
 
+// plainAgrees checks the fast path against the strict decoder: whatever
+// plainFields accepts, decodeFields accepts with the same values.
+func plainAgrees(t *testing.T, body []byte, names ...string) {
+	t.Helper()
+	vals, ok := plainFields(body, names...)
+	if !ok {
+		return
+	}
+	ptrs := make([]*int64, len(names))
+	fields := map[string]**int64{}
+	for i, name := range names {
+		fields[name] = &ptrs[i]
+	}
+	if err := decodeFields(body, fields); err != nil {
+		t.Fatalf("plainFields accepted %q, decodeFields says %v", body, err)
+	}
+	for i, name := range names {
+		if ptrs[i] == nil || *ptrs[i] != vals[i] {
+			t.Fatalf("plainFields(%q) %s = %d, decodeFields says %v", body, name, vals[i], ptrs[i])
+		}
+	}
+}
+
+// FuzzOpResponse: appendOpResponse writes what json.Encoder writes.
+func FuzzOpResponse(f *testing.F) {
+	f.Add("k", int64(5), true, "ok", "", "n1")
+	f.Add("", int64(0), false, "fail", "key <&> \"quoted\"\n", "")
+	f.Add("\xff\u2028", int64(-1), true, "info", "timed out", "n\x00")
+	f.Fuzz(func(t *testing.T, key string, v int64, present bool, outcome, msg, leader string) {
+		out := opResponse{Key: key, Outcome: outcome, Error: msg, Leader: leader}
+		if present {
+			out.Value = &v
+		}
+		var want bytes.Buffer
+		if err := json.NewEncoder(&want).Encode(out); err != nil {
+			t.Fatal(err)
+		}
+		if got := appendOpResponse(nil, out); !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("appendOpResponse(%+v) = %q, json.Encoder %q", out, got, want.Bytes())
+		}
+	})
+}
+
 func FuzzDecodeWrite(f *testing.F) {
 	for _, s := range []string{
 		`{"value":5}`, `{"value":-9223372036854775808}`, " {\"value\" : 0 }\n", `{"value":-0}`,
@@ -48,6 +92,7 @@ func FuzzDecodeWrite(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		plainAgrees(t, body, "value")
 		v, err := DecodeWrite(body)
 		if err != nil {
 			if !errors.Is(err, errBadRequest) {
@@ -75,6 +120,7 @@ func FuzzDecodeCAS(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		plainAgrees(t, body, "from", "to")
 		from, to, err := DecodeCAS(body)
 		if err != nil {
 			if !errors.Is(err, errBadRequest) {

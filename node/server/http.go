@@ -104,6 +104,9 @@ func decodeFields(body []byte, fields map[string]**int64) error {
 
 // DecodeWrite parses a PUT body: {"value": N}.
 func DecodeWrite(body []byte) (int64, error) {
+	if v, ok := plainFields(body, "value"); ok {
+		return v[0], nil
+	}
 	var value *int64
 	if err := decodeFields(body, map[string]**int64{"value": &value}); err != nil {
 		return 0, err
@@ -116,6 +119,9 @@ func DecodeWrite(body []byte) (int64, error) {
 
 // DecodeCAS parses a cas body: {"from": N, "to": M}.
 func DecodeCAS(body []byte) (from, to int64, err error) {
+	if v, ok := plainFields(body, "from", "to"); ok {
+		return v[0], v[1], nil
+	}
 	var f, t *int64
 	if err := decodeFields(body, map[string]**int64{"from": &f, "to": &t}); err != nil {
 		return 0, 0, err
@@ -128,7 +134,10 @@ func DecodeCAS(body []byte) (from, to int64, err error) {
 
 // DecodeSession parses the optional Client-Id and Request-Seq headers.
 func DecodeSession(h http.Header) (string, uint64, error) {
-	id, seqText := h.Get("Client-Id"), h.Get("Request-Seq")
+	return decodeSession(h.Get("Client-Id"), h.Get("Request-Seq"))
+}
+
+func decodeSession(id, seqText string) (string, uint64, error) {
 	if id == "" && seqText == "" {
 		return "", 0, nil
 	}
@@ -172,57 +181,69 @@ func (s *Server) routes() http.Handler {
 const routeList = "see GET /v1/kv/{key}, PUT /v1/kv/{key}, POST /v1/kv/{key}/cas, GET /v1/status, GET /metrics"
 
 func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
-	s.operate(w, r, func([]byte) (replica.Request, error) {
-		return replica.Request{Op: replica.OpRead}, nil
-	})
+	s.operate(w, r, replica.OpRead)
 }
 
 func (s *Server) handleWrite(w http.ResponseWriter, r *http.Request) {
-	s.operate(w, r, func(body []byte) (replica.Request, error) {
-		v, err := DecodeWrite(body)
-		return replica.Request{Op: replica.OpWrite, Value: v}, err
-	})
+	s.operate(w, r, replica.OpWrite)
 }
 
 func (s *Server) handleCAS(w http.ResponseWriter, r *http.Request) {
-	s.operate(w, r, func(body []byte) (replica.Request, error) {
-		from, to, err := DecodeCAS(body)
-		return replica.Request{Op: replica.OpCAS, From: from, To: to}, err
-	})
+	s.operate(w, r, replica.OpCAS)
 }
 
 // operate decodes, runs and answers one operation.
-func (s *Server) operate(w http.ResponseWriter, r *http.Request, parse func([]byte) (replica.Request, error)) {
+func (s *Server) operate(w http.ResponseWriter, r *http.Request, op replica.Op) {
 	start := time.Now()
 	key := r.PathValue("key")
-	fail := func(code int, err error) {
-		writeJSON(w, code, opResponse{Key: key, Outcome: "fail", Error: err.Error()})
-	}
 	if len(key) > kv.MaxKeyLen {
-		fail(http.StatusBadRequest, fmt.Errorf("key longer than %d bytes", kv.MaxKeyLen))
+		writeOp(w, http.StatusBadRequest, opResponse{Key: key, Outcome: "fail", Error: errKeyTooLong.Error()})
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			fail(http.StatusRequestEntityTooLarge, fmt.Errorf("body over %d bytes", maxBody))
+			writeOp(w, http.StatusRequestEntityTooLarge, opResponse{Key: key, Outcome: "fail",
+				Error: fmt.Sprintf("body over %d bytes", maxBody)})
 			return
 		}
-		fail(http.StatusBadRequest, fmt.Errorf("reading body: %w", err))
+		writeOp(w, http.StatusBadRequest, opResponse{Key: key, Outcome: "fail",
+			Error: fmt.Errorf("reading body: %w", err).Error()})
 		return
 	}
-	req, err := parse(body)
+	code, out := s.runOp(r.Context(), start, op, key, body, r.Header.Get("Client-Id"), r.Header.Get("Request-Seq"))
+	writeOp(w, code, out)
+}
+
+var errKeyTooLong = fmt.Errorf("key longer than %d bytes", kv.MaxKeyLen)
+
+// runOp checks, runs and answers one operation as both front ends
+// (net/http and the plain path, front.go) receive it: the key, the
+// whole body and the session headers' values.
+func (s *Server) runOp(ctx context.Context, start time.Time, op replica.Op, key string, body []byte,
+	clientID, seq string) (int, opResponse) {
+	fail := func(code int, err error) (int, opResponse) {
+		return code, opResponse{Key: key, Outcome: "fail", Error: err.Error()}
+	}
+	if len(key) > kv.MaxKeyLen {
+		return fail(http.StatusBadRequest, errKeyTooLong)
+	}
+	req := replica.Request{Op: op, Key: key}
+	var err error
+	switch op {
+	case replica.OpWrite:
+		req.Value, err = DecodeWrite(body)
+	case replica.OpCAS:
+		req.From, req.To, err = DecodeCAS(body)
+	}
 	if err != nil {
-		fail(http.StatusBadRequest, err)
-		return
+		return fail(http.StatusBadRequest, err)
 	}
-	req.Key = key
-	if req.ClientID, req.Seq, err = DecodeSession(r.Header); err != nil {
-		fail(http.StatusBadRequest, err)
-		return
+	if req.ClientID, req.Seq, err = decodeSession(clientID, seq); err != nil {
+		return fail(http.StatusBadRequest, err)
 	}
-	resp := s.do(r.Context(), req)
+	resp := s.do(ctx, req)
 	s.metrics.observe(req.Op, resp.Outcome, time.Since(start))
 	out := opResponse{Key: key, Outcome: resp.Outcome.String(), Error: resp.Reason, Leader: string(resp.Leader)}
 	if resp.Present {
@@ -240,7 +261,7 @@ func (s *Server) operate(w http.ResponseWriter, r *http.Request, parse func([]by
 		code = http.StatusGatewayTimeout
 		out.Value = nil
 	}
-	writeJSON(w, code, out)
+	return code, out
 }
 
 // StatusBody is the answer of GET /v1/status.
@@ -262,6 +283,12 @@ func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
 		LastIndex: st.LastIndex, SnapshotIndex: st.SnapshotIndex})
 }
 
+func writeOp(w http.ResponseWriter, code int, out opResponse) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(appendOpResponse(nil, out))
+}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -278,15 +305,18 @@ func (s *Server) serveHTTP() error {
 	}
 	s.clientLn = ln
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second}
+	s.front = newFront(s, ln)
 	go func() {
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(s.front.handoff); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("client API stopped", "err", err)
 		}
 	}()
+	s.front.start()
 	return nil
 }
 
 func (s *Server) shutdownHTTP() {
+	s.front.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = s.http.Shutdown(ctx)

@@ -17,6 +17,10 @@ type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// The series of every operation and outcome, resolved once: looking
+	// them up by label on every request hashes the labels each time.
+	byOp      [replica.OpCAS + 1]prometheus.Observer
+	byOutcome [replica.OpCAS + 1][replica.Info + 1]prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -31,6 +35,12 @@ func newMetrics(s *Server) *metrics {
 			Help:    "Latency of client operations as seen by the node.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}, []string{"op"}),
+	}
+	for op := replica.OpRead; op <= replica.OpCAS; op++ {
+		m.byOp[op] = m.latency.WithLabelValues(op.String())
+		for o := replica.OK; o <= replica.Info; o++ {
+			m.byOutcome[op][o] = m.requests.WithLabelValues(op.String(), o.String())
+		}
 	}
 	gauge := func(name, help string, f func(replica.Status) float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
@@ -74,6 +84,11 @@ func (m *metrics) handler() http.Handler {
 }
 
 func (m *metrics) observe(op replica.Op, outcome replica.Outcome, d time.Duration) {
-	m.requests.WithLabelValues(op.String(), outcome.String()).Inc()
-	m.latency.WithLabelValues(op.String()).Observe(d.Seconds())
+	if op < replica.OpRead || op > replica.OpCAS || outcome < replica.OK || outcome > replica.Info {
+		m.requests.WithLabelValues(op.String(), outcome.String()).Inc()
+		m.latency.WithLabelValues(op.String()).Observe(d.Seconds())
+		return
+	}
+	m.byOutcome[op][outcome].Inc()
+	m.byOp[op].Observe(d.Seconds())
 }

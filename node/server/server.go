@@ -108,6 +108,7 @@ type Server struct {
 	transport *transport.Transport
 	clientLn  net.Listener
 	http      *http.Server
+	front     *front
 }
 
 // clientCall carries one client operation into the event loop.

@@ -1,0 +1,250 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/raftcheck/raftcheck/node/raft"
+)
+
+// startOne runs a one-node server and returns it once it leads, plus a
+// second client address served by net/http alone with the same handler
+// and event loop, to compare the front against.
+func startOne(t *testing.T) (s *Server, front, netHTTP string) { return startOneB(t) }
+
+func startOneB(t testing.TB) (s *Server, front, netHTTP string) {
+	t.Helper()
+	listen := func() net.Listener {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ln
+	}
+	clientLn, peerLn, plainLn := listen(), listen(), listen()
+	s, err := New(Config{ID: "n1", Peers: map[raft.NodeID]string{"n1": peerLn.Addr().String()},
+		DataDir: t.TempDir(), Tick: 5 * time.Millisecond, Heartbeat: 20 * time.Millisecond,
+		ElectionTimeout: 100 * time.Millisecond, ClientListener: clientLn, PeerListener: peerLn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	for deadline := time.Now().Add(10 * time.Second); s.Status().Role != "leader"; {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	plain := &http.Server{Handler: s.http.Handler}
+	go func() { _ = plain.Serve(plainLn) }()
+	t.Cleanup(func() {
+		_ = plain.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return s, clientLn.Addr().String(), plainLn.Addr().String()
+}
+
+// exchange writes raw requests on one connection and reads n answers.
+func exchange(t *testing.T, addr, raw string, n int) []*http.Response {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var out []*http.Response
+	for range n {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d of %d to %q: %v", len(out)+1, n, raw, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		out = append(out, resp)
+	}
+	return out
+}
+
+func bodyOf(r *http.Response) string {
+	b, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return string(b)
+}
+
+func put(key, body string, extra ...string) string {
+	return fmt.Sprintf("PUT /v1/kv/%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n%s\r\n%s",
+		key, len(body), strings.Join(extra, ""), body)
+}
+
+// TestFrontAnswersAsNetHTTP: every request, plain or not, gets the same
+// status, headers (but Date) and body from the front as from net/http.
+func TestFrontAnswersAsNetHTTP(t *testing.T) {
+	s, front, plain := startOne(t)
+	exchange(t, front, put("k", `{"value":7}`), 1)
+	cases := []struct {
+		name, raw string
+		plain     bool // the front answers it itself
+	}{
+		{"write", put("k", `{"value":7}`), true},
+		{"write with spaces", put("k", " {\"value\" :\t7 }\r\n"), true},
+		{"read", "GET /v1/kv/k HTTP/1.1\r\nHost: x\r\n\r\n", true},
+		{"read never written", "GET /v1/kv/nope HTTP/1.1\r\nhost: x\r\nConnection: keep-alive\r\n\r\n", true},
+		{"cas mismatch", "POST /v1/kv/k/cas HTTP/1.1\r\nHost: x\r\nContent-Length: 18\r\n\r\n{\"from\":1,\"to\":2}\n", true},
+		{"session", put("k", `{"value":7}`, "Client-Id: c1\r\n", "Request-Seq: 3\r\n"), true},
+		{"bad session", put("k", `{"value":7}`, "Client-Id: c1\r\n", "Request-Seq: x\r\n"), true},
+		{"session half", put("k", `{"value":7}`, "Request-Seq: 3\r\n"), true},
+		{"bad body", put("k", `{"value":1.5}`), true},
+		{"escaped name", put("k", `{"val\u0075e":7}`), true},
+		{"null", put("k", `{"value":null}`), true},
+		{"empty body", put("k", ``), true},
+		{"html in key and error", put("a_b.c~d-e", `<&>`), true},
+		{"close", put("k", `{"value":7}`, "Connection: close\r\n"), true},
+		{"percent key", put("a%20b", `{"value":7}`), false},
+		{"dot key", "GET /v1/kv/.. HTTP/1.1\r\nHost: x\r\n\r\n", false},
+		{"query", "GET /v1/kv/k?x=1 HTTP/1.1\r\nHost: x\r\n\r\n", false},
+		{"chunked", "PUT /v1/kv/k HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n{\"value\":7}\r\n0\r\n\r\n", false},
+		{"expect", put("k", `{"value":7}`, "Expect: 100-continue\r\n"), false},
+		{"no host", "GET /v1/kv/k HTTP/1.1\r\n\r\n", false},
+		{"two hosts", "GET /v1/kv/k HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", false},
+		{"http 1.0", "GET /v1/kv/k HTTP/1.0\r\n\r\n", false},
+		{"bare LF", "GET /v1/kv/k HTTP/1.1\nHost: x\n\n", false},
+		{"read with body", "GET /v1/kv/k HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", false},
+		{"write without length", "PUT /v1/kv/k HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false},
+		{"bad header name", "GET /v1/kv/k HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n", false},
+		{"status", "GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n", false},
+		{"method", "DELETE /v1/kv/k HTTP/1.1\r\nHost: x\r\n\r\n", false},
+		{"cas by PUT", put("k/cas", `{"from":1,"to":2}`), false},
+		{"big body", put("k", `{"value":7`+strings.Repeat(" ", 5000)+`}`), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			plain0, off0 := s.front.plain.Load(), s.front.handedOff.Load()
+			got := exchange(t, front, tc.raw, 1)[0]
+			want := exchange(t, plain, tc.raw, 1)[0]
+			if tc.plain != (s.front.plain.Load() > plain0) || tc.plain == (s.front.handedOff.Load() > off0) {
+				t.Errorf("answered by the front: %v, want %v", !tc.plain, tc.plain)
+			}
+			if got.StatusCode != want.StatusCode || bodyOf(got) != bodyOf(want) {
+				t.Errorf("front: %d %q\nnet/http: %d %q", got.StatusCode, bodyOf(got), want.StatusCode, bodyOf(want))
+			}
+			got.Header.Del("Date")
+			want.Header.Del("Date")
+			if g, w := fmt.Sprint(got.Header), fmt.Sprint(want.Header); g != w {
+				t.Errorf("headers: front %s, net/http %s", g, w)
+			}
+			if got.Close != want.Close || got.ContentLength != want.ContentLength {
+				t.Errorf("front: close %v length %d; net/http: close %v length %d",
+					got.Close, got.ContentLength, want.Close, want.ContentLength)
+			}
+		})
+	}
+}
+
+// TestFrontPipelineAndHandoff: requests pipelined on one connection are
+// answered in order, across the hand-off to net/http in the middle.
+func TestFrontPipelineAndHandoff(t *testing.T) {
+	_, front, _ := startOne(t)
+	raw := put("p", `{"value":1}`) +
+		"PUT /v1/kv/p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n{\"value\":2}\r\n0\r\n\r\n" +
+		"GET /v1/kv/p HTTP/1.1\r\nHost: x\r\n\r\n" +
+		put("p", `{"value":3}`) +
+		"GET /v1/kv/p HTTP/1.1\r\nHost: x\r\n\r\n"
+	want := []int64{1, 2, 2, 3, 3}
+	for i, r := range exchange(t, front, raw, len(want)) {
+		var a opResponse
+		if err := json.Unmarshal([]byte(bodyOf(r)), &a); err != nil || a.Value == nil || *a.Value != want[i] {
+			t.Errorf("answer %d: %d %s; want value %d", i+1, r.StatusCode, bodyOf(r), want[i])
+		}
+	}
+}
+
+// TestFrontSlowHeader: a request that arrives in pieces is still answered.
+func TestFrontSlowHeader(t *testing.T) {
+	s, front, _ := startOne(t)
+	c, err := net.Dial("tcp", front)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	raw := put("s", `{"value":9}`)
+	for i := 0; i < len(raw); i += 7 {
+		if _, err := io.WriteString(c, raw[i:min(i+7, len(raw))]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || s.front.plain.Load() != 1 {
+		t.Errorf("HTTP %d, %d plain requests; want 200 from the front", resp.StatusCode, s.front.plain.Load())
+	}
+}
+
+// BenchmarkClientAPI compares the front with net/http alone serving the
+// same handler: linearizable reads of a one-node cluster (no disk on the
+// path), 16 keep-alive connections sending raw requests.
+func BenchmarkClientAPI(b *testing.B) {
+	for _, via := range []string{"front", "net-http"} {
+		b.Run(via, func(b *testing.B) {
+			_, front, plain := startOneB(b)
+			addr := front
+			if via == "net-http" {
+				addr = plain
+			}
+			req := []byte("GET /v1/kv/k HTTP/1.1\r\nHost: x\r\n\r\n")
+			b.SetParallelism(8)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for pb.Next() {
+					if _, err := c.Write(req); err != nil {
+						b.Error(err)
+						return
+					}
+					resp, err := http.ReadResponse(br, nil)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					if resp.StatusCode != http.StatusOK {
+						b.Errorf("HTTP %d", resp.StatusCode)
+						return
+					}
+				}
+			})
+		})
+	}
+}

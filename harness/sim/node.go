@@ -12,8 +12,12 @@ import (
 	"github.com/raftcheck/raftcheck/node/storage/memstore"
 )
 
-// simNode is one replica with its disk and process state.
+// simNode is one slot: the replica it runs, with its disk and process
+// state. The slot's name and index are fixed; the member ID changes when
+// a new member takes the slot (membership.go).
 type simNode struct {
+	name   string // the slot, as the harness names nodes
+	slot   int    // its index in Simulator.ids and the network's tables
 	id     raft.NodeID
 	s      *Simulator
 	rep    *replica.Replica
@@ -118,7 +122,7 @@ func (n *simNode) Send(msgs []raft.Message) {
 			n.s.checked(n.s.chk.Sent(m))
 		}
 		if m.Type == raft.MsgVoteResp && !m.Reject {
-			n.s.react.votedFor(n.id)
+			n.s.react.votedFor(n.name)
 		}
 		n.s.transmit(n, m, to)
 	}
@@ -165,18 +169,18 @@ func (n *simNode) process() {
 		n.leader = leader
 		if leader {
 			n.electedAt, n.committed = st.Commit, false
-			n.s.react.elected(n.id)
+			n.s.react.elected(n.name)
 		}
 	}
 	if n.leader && st.LastIndex > n.lastIndex && n.s.fig8 != nil {
-		n.s.fig8.appended(n.id)
+		n.s.fig8.appended(n.name)
 	}
 	n.lastIndex = st.LastIndex
 	if n.leader && !n.committed && st.Commit > n.electedAt {
 		n.committed = true
-		n.s.react.firstCommit(n.id)
+		n.s.react.firstCommit(n.name)
 		if n.s.fig8 != nil {
-			n.s.fig8.firstCommit(n.id)
+			n.s.fig8.firstCommit(n.name)
 		}
 	}
 }
@@ -204,5 +208,5 @@ func (n *simNode) status() (harness.NodeStatus, bool) {
 		return harness.NodeStatus{}, false
 	}
 	st := n.rep.Status()
-	return harness.NodeStatus{Role: st.Role, Term: st.Term, Leader: string(st.Leader), Commit: st.Commit}, true
+	return harness.NodeStatus{Role: st.Role, Term: st.Term, Leader: n.s.slotOf(st.Leader), Commit: st.Commit}, true
 }

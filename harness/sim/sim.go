@@ -9,7 +9,6 @@ package sim
 
 import (
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/raftcheck/raftcheck/harness"
@@ -91,8 +90,8 @@ func New(tc store.TestConfig) (*Simulator, error) {
 	s.react = newReactive(s)
 	s.chk = invariant.New(s.ids...)
 	phase := harness.Stream(tc.Seed, "tick-phase")
-	for _, id := range s.ids {
-		n := &simNode{id: id, s: s, disk: &memstore.Store{}}
+	for i, id := range s.ids {
+		n := &simNode{name: string(id), slot: i, id: id, s: s, disk: &memstore.Store{}}
 		s.nodes = append(s.nodes, n)
 		if err := n.boot(); err != nil {
 			return nil, err
@@ -191,12 +190,23 @@ func (s *Simulator) leader() string {
 	return harness.LeaderOf(nodes, sts, ok)
 }
 
+// node finds the slot hosting member id now; nil if none does.
 func (s *Simulator) node(id raft.NodeID) *simNode {
-	i := slices.Index(s.ids, id)
-	if i < 0 {
-		return nil
+	for _, n := range s.nodes {
+		if n.id == id {
+			return n
+		}
 	}
-	return s.nodes[i]
+	return nil
+}
+
+// slotOf names the slot hosting member id ("" for no member), or the
+// ID itself if no slot hosts it any more.
+func (s *Simulator) slotOf(id raft.NodeID) string {
+	if n := s.node(id); n != nil {
+		return n.name
+	}
+	return string(id)
 }
 
 func (s *Simulator) everyTick(offset int64, n *simNode) {

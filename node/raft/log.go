@@ -171,7 +171,7 @@ func (l *raftLog) restore(s Snapshot) {
 
 // compact discards entries up to and including i, which the driver has
 // captured in a snapshot carrying data.
-func (l *raftLog) compact(i uint64, data []byte, peers []NodeID) (Snapshot, error) {
+func (l *raftLog) compact(i uint64, data []byte, conf ConfState) (Snapshot, error) {
 	if i <= l.snapshot.Meta.Index {
 		return Snapshot{}, fmt.Errorf("raft: compact %d: already compacted to %d", i, l.snapshot.Meta.Index)
 	}
@@ -182,7 +182,7 @@ func (l *raftLog) compact(i uint64, data []byte, peers []NodeID) (Snapshot, erro
 	if err != nil {
 		return Snapshot{}, err
 	}
-	s := Snapshot{Meta: SnapshotMeta{Index: i, Term: t, Peers: peers}, Data: data}
+	s := Snapshot{Meta: SnapshotMeta{Index: i, Term: t, Conf: conf}, Data: data}
 	l.entries = append([]Entry(nil), l.entries[i-l.firstIndex()+1:]...)
 	l.snapshot = s
 	return s, nil

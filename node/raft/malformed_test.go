@@ -169,7 +169,7 @@ func TestSection5_1MessageFromSelf(t *testing.T) {
 // ("ID not among peers"): a single bad frame would brick the node.
 func TestSection7InstallSnapshotMalformed(t *testing.T) {
 	snap := func(index, term uint64, peers ...NodeID) *Snapshot {
-		return &Snapshot{Meta: SnapshotMeta{Index: index, Term: term, Peers: peers}, Data: []byte("img")}
+		return &Snapshot{Meta: SnapshotMeta{Index: index, Term: term, Conf: ConfState{Voters: peers}}, Data: []byte("img")}
 	}
 	cases := []struct {
 		name string

@@ -8,9 +8,15 @@ import (
 	"slices"
 )
 
-// ErrProposalDropped is returned when a proposal cannot be accepted now
-// (no known leader): it surely was not appended anywhere.
-var ErrProposalDropped = errors.New("raft: proposal dropped: no leader")
+// ErrProposalDropped is returned (wrapped, with the reason) when a proposal
+// cannot be accepted now: no known leader, or a leadership transfer in
+// progress. It surely was not appended anywhere.
+var ErrProposalDropped = errors.New("raft: proposal dropped")
+
+var (
+	errNoLeader     = fmt.Errorf("%w: no leader", ErrProposalDropped)
+	errTransferring = fmt.Errorf("%w: leadership transfer in progress", ErrProposalDropped)
+)
 
 // Unsafe switches off one safety mechanism each, to prove that the test
 // harness catches the resulting bugs. Never set them in production.
@@ -20,15 +26,23 @@ type Unsafe struct {
 	CommitPriorTerm bool
 	// VoteAnyLog grants votes without the election restriction (§5.4.1).
 	VoteAnyLog bool
+	// ConfigBeforeNoop lets a leader propose a configuration change before
+	// an entry of its term is committed: the single-server change bug
+	// (Ongaro, raft-dev 2015) that can elect two leaders in one term.
+	ConfigBeforeNoop bool
 }
 
 // Config configures a node. Restored state (HardState, Snapshot, Entries)
 // comes from stable storage on restart and is empty on first start.
 type Config struct {
 	ID NodeID
-	// Peers lists every member including ID. A restored snapshot's
-	// membership takes precedence.
+	// Peers is the bootstrap voter set, including ID. The configuration of
+	// a restored snapshot or log takes precedence.
 	Peers []NodeID
+	// Join starts a node with no configuration (an empty data dir, joining
+	// an existing cluster): it learns one from the leader's log or
+	// snapshot and never campaigns until it is a voter. Peers is ignored.
+	Join bool
 	// ElectionTick is the election timeout in ticks; a follower waits a
 	// random time in [ElectionTick, 2*ElectionTick) before campaigning.
 	ElectionTick int
@@ -73,8 +87,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("raft: config: need 0 < HeartbeatTick (%d) < ElectionTick (%d)", c.HeartbeatTick, c.ElectionTick)
 	}
 	peers := c.Peers
-	if len(c.Snapshot.Meta.Peers) > 0 {
-		peers = c.Snapshot.Meta.Peers
+	if !c.Snapshot.Meta.Conf.IsEmpty() {
+		peers = c.Snapshot.Meta.Conf.Voters
 	}
 	if !slices.Contains(peers, c.ID) {
 		return fmt.Errorf("raft: config: ID %q not among peers %v", c.ID, peers)
@@ -140,8 +154,8 @@ func newRaft(c Config) (*raft, error) {
 		return nil, err
 	}
 	peers := c.Peers
-	if len(c.Snapshot.Meta.Peers) > 0 {
-		peers = c.Snapshot.Meta.Peers
+	if !c.Snapshot.Meta.Conf.IsEmpty() {
+		peers = c.Snapshot.Meta.Conf.Voters
 	}
 	peers = slices.Clone(peers)
 	slices.Sort(peers)

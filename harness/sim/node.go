@@ -38,6 +38,10 @@ type simNode struct {
 	lastIndex uint64
 	// writeDoneAt is when the last write handed to the disk completes.
 	writeDoneAt int64
+	// incarnation counts the members the slot hosted after its first;
+	// removed is set while it hosts none (membership.go).
+	incarnation int
+	removed     bool
 }
 
 // fsyncTime is the virtual time a write that asks for an fsync takes.
@@ -47,8 +51,9 @@ func (n *simNode) boot() error {
 	n.boots++
 	hs, snap, ents := n.disk.Durable()
 	rng := harness.Stream(n.s.tc.Seed, fmt.Sprintf("node/%s/boot/%d", n.id, n.boots))
+	peers, join := n.peersFor()
 	rep, err := replica.New(replica.Config{
-		Raft: raft.Config{ID: n.id, Peers: n.s.ids, ElectionTick: n.s.electionTick,
+		Raft: raft.Config{ID: n.id, Peers: peers, Join: join, ElectionTick: n.s.electionTick,
 			HeartbeatTick: n.s.heartbeatTick, Rand: rng, HardState: hs, Snapshot: snap, Entries: ents,
 			MaxSizePerMsg: n.s.knobs.MaxAppendBytes, MaxInflight: n.s.knobs.MaxInflight,
 			Unsafe: n.s.rUnsafe},

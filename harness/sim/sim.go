@@ -60,6 +60,10 @@ type Simulator struct {
 	violation error
 	// ended is set when the workload phase is over.
 	ended bool
+	// memberBusy is set while a membership change is under way; changes
+	// are those not yet reported by Evidence (membership.go).
+	memberBusy bool
+	changes    []memberChange
 }
 
 var _ harness.Backend = (*Simulator)(nil)

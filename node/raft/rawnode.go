@@ -2,7 +2,6 @@ package raft
 
 import (
 	"errors"
-	"slices"
 )
 
 // RawNode is the public face of the Raft core. It is not safe for
@@ -48,6 +47,8 @@ func (n *RawNode) Step(m Message) error {
 func (n *RawNode) Propose(data []byte) (index, term uint64, err error) {
 	r := n.r
 	switch {
+	case r.state == StateLeader && r.transferee != None:
+		return 0, 0, errTransferring
 	case r.state == StateLeader:
 		index, term = r.appendEntry(Entry{Type: EntryNormal, Data: data})
 		r.appendDue = true
@@ -76,7 +77,7 @@ func (n *RawNode) Durable(index, term uint64) { n.r.durable(index, term) }
 // applied) is data, and discards the log up to there. The returned
 // snapshot must be persisted by the driver.
 func (n *RawNode) Compact(index uint64, data []byte) (Snapshot, error) {
-	return n.r.log.compact(index, data, ConfState{Voters: slices.Clone(n.r.peers)})
+	return n.r.log.compact(index, data)
 }
 
 // HasReady reports whether Ready would return anything.
@@ -177,7 +178,7 @@ func (n *RawNode) Status() Status {
 	r := n.r
 	return Status{ID: r.id, Term: r.term, Vote: r.vote, Lead: r.lead, State: r.state,
 		Commit: r.log.committed, Applied: r.log.applied, LastIndex: r.log.lastIndex(),
-		FirstIndex: r.log.firstIndex(), Conf: ConfState{Voters: slices.Clone(r.peers)}}
+		FirstIndex: r.log.firstIndex(), Conf: r.conf.clone(), Transferee: r.transferee}
 }
 
 // ProposeConfChange proposes a single-server membership change. On the
@@ -187,7 +188,7 @@ func (n *RawNode) Status() Status {
 // ErrMemberExists or ErrLastVoter. Unlike Propose, it is never forwarded:
 // the driver sends changes to the leader.
 func (n *RawNode) ProposeConfChange(cc ConfChange) (index, term uint64, err error) {
-	return 0, 0, errNoLeader
+	return n.r.proposeConfChange(cc)
 }
 
 // TransferLeader hands leadership to the voter to (thesis §3.10): the
@@ -195,5 +196,5 @@ func (n *RawNode) ProposeConfChange(cc ConfChange) (index, term uint64, err erro
 // campaign at once. The transfer is abandoned after an election timeout.
 // Errors: ErrNotLeader, ErrUnknownMember, ErrNotVoter.
 func (n *RawNode) TransferLeader(to NodeID) error {
-	return ErrNotLeader
+	return n.r.transferLeader(to)
 }

@@ -161,9 +161,21 @@ func joinIDs(ids []raft.NodeID) string {
 	return strings.Join(out, ",")
 }
 
-// agree counts the running nodes whose configuration satisfies ok, and
-// those running.
-func (s *Simulator) agree(ok func(raft.ConfState) bool) (yes, running int) {
+// agree waits, up to two election timeouts, for every running node's
+// configuration to satisfy ok (a change committed reaches the slowest
+// follower a heartbeat or so later), and counts those that do, and those
+// running.
+func (s *Simulator) agree(ctx context.Context, ok func(raft.ConfState) bool) (yes, running int) {
+	began := s.rt.Now()
+	for {
+		yes, running = s.count(ok)
+		if yes == running || s.rt.Now()-began >= 2*time.Duration(s.tc.ElectionTimeout) || s.rt.Sleep(ctx, 5*time.Millisecond) != nil {
+			return yes, running
+		}
+	}
+}
+
+func (s *Simulator) count(ok func(raft.ConfState) bool) (yes, running int) {
 	for _, n := range s.nodes {
 		if n.up && !n.paused && !n.removed {
 			running++
@@ -200,8 +212,8 @@ func (s *Simulator) RemoveMember(ctx context.Context, slot string) error {
 		s.network().resume(n.slot, false)
 		n.crash()
 	}
-	yes, running := s.agree(func(cs raft.ConfState) bool { return !cs.IsMember(member) })
-	s.changes = append(s.changes, memberChange{bit: running > 0 && yes == running,
+	yes, running := s.agree(ctx, func(cs raft.ConfState) bool { return !cs.IsMember(member) })
+	s.changes = append(s.changes, memberChange{bit: yes > running/2,
 		detail: fmt.Sprintf("remove %s (member %s): %d of %d running members no longer list it; before: %s; after: %s", slot, member, yes, running, before, s.views())})
 	return nil
 }
@@ -261,7 +273,7 @@ func (s *Simulator) AddMember(ctx context.Context, slot string) error {
 		return err
 	}
 	n.removed = false
-	yes, running := s.agree(func(cs raft.ConfState) bool { return cs.IsVoter(member) })
+	yes, running := s.agree(ctx, func(cs raft.ConfState) bool { return cs.IsVoter(member) })
 	s.changes = append(s.changes, memberChange{bit: yes > running/2,
 		detail: fmt.Sprintf("add %s as member %s (learner%s, then promoted): %d of %d running members list it as a voter; before: %s; after: %s", slot, member, lag, yes, running, before, s.views())})
 	return nil
@@ -297,6 +309,11 @@ func (s *Simulator) TransferLeader(ctx context.Context, slot string) error {
 	if n.removed {
 		return fmt.Errorf("%s is removed", slot)
 	}
+	if s.memberBusy {
+		return errors.New("another membership change is under way")
+	}
+	s.memberBusy = true
+	defer func() { s.memberBusy = false }()
 	before := s.leader()
 	l := s.leaderNode()
 	if l == nil {

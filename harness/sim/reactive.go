@@ -34,7 +34,7 @@ func newReactive(s *Simulator) *reactive {
 }
 
 func (r *reactive) ready() bool {
-	return r.p > 0 && !r.active && r.s.act != nil && r.rng.Float64() < r.p
+	return r.p > 0 && !r.active && r.s.act != nil && !r.s.memberBusy && r.rng.Float64() < r.p
 }
 
 // votedFor is called when node grants a vote.

@@ -151,6 +151,12 @@ func (s *Simulator) End() {
 // strike applies an action of the simulator's own nemeses, if the
 // workload phase is on.
 func (s *Simulator) strike(a nemesis.Action) {
+	if s.memberBusy {
+		// The nemesis acts one action at a time, and a membership change
+		// takes time: this one waits for it.
+		s.clock.after(int64(time.Millisecond), func() { s.strike(a) })
+		return
+	}
 	if a.F == "partition" || a.F == "heal" {
 		s.reactiveCut = false
 	}

@@ -25,7 +25,7 @@ func faultStarts() []string {
 // selfEnding lists the faults that are over once their action completes:
 // a member replaced by a new one, a leadership transfer. Each is a span
 // from its invocation to its completion.
-func selfEnding(f string) bool { return f == "replace" || f == "transfer-leader" }
+func selfEnding(f string) bool { return f == "replace" || f == "transfer-leader" || f == "propose" }
 
 // faultEnds maps an action that ends faults to the actions that start
 // them: the span between them is when the fault was in force. A partition

@@ -38,7 +38,7 @@ func Known(f string) bool {
 	switch f {
 	case "partition", "heal", "kill", "start", "pause", "resume",
 		"degrade", "restore-links", "lose-unfsynced", "corrupt",
-		"remove", "add", "replace", "transfer-leader":
+		"remove", "add", "replace", "transfer-leader", "propose":
 		return true
 	}
 	return false
@@ -49,7 +49,7 @@ func Known(f string) bool {
 func IsFault(f string) bool {
 	switch f {
 	case "partition", "kill", "pause", "degrade", "lose-unfsynced", "corrupt",
-		"remove", "replace", "transfer-leader":
+		"remove", "replace", "transfer-leader", "propose":
 		return true
 	}
 	return false

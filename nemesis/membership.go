@@ -45,6 +45,16 @@ type MembershipFaults interface {
 	Removed() []string
 }
 
+// ChangeProposer is a backend that can propose a configuration change
+// at its leader and return at once, without waiting for the change to
+// commit: the simulator's choreographies, which need a change in the log
+// at a precise instant. The action is "propose", its Name the change
+// (remove, add-learner, promote), its node the slot; the change's fate
+// (committed, or overwritten) shows in what follows.
+type ChangeProposer interface {
+	ProposeChange(ctx context.Context, change, slot string) error
+}
+
 // MemberID is the member ID of slot's incarnation-th member: the slot's
 // own name first, then with a letter appended, b to z, then numbers.
 func MemberID(slot string, incarnation int) string {
@@ -65,6 +75,15 @@ func MaxRemoved(n int) int { return n - (n/2 + 1) }
 func applyMembership(ctx context.Context, f Faults, a Action) (handled bool, err error) {
 	switch a.F {
 	case "remove", "add", "replace", "transfer-leader":
+	case "propose":
+		cp, ok := f.(ChangeProposer)
+		if !ok {
+			return true, cannot(f, a.F)
+		}
+		if len(a.Nodes) != 1 {
+			return true, fmt.Errorf("nemesis: propose names %d nodes, want one", len(a.Nodes))
+		}
+		return true, cp.ProposeChange(ctx, a.Name, a.Nodes[0])
 	default:
 		return false, nil
 	}

@@ -176,7 +176,7 @@ func (s *Simulator) Evidence(_ context.Context, a nemesis.Action) (bool, string)
 		}
 		return true, fmt.Sprintf("%s: %s", strings.Join(a.Nodes, ","), map[string]string{"kill": "down, unsynced writes lost", "lose-unfsynced": "power lost, unsynced writes gone",
 			"pause": "frozen, messages held"}[a.F])
-	case "remove", "add", "replace", "transfer-leader":
+	case "remove", "add", "replace", "transfer-leader", "propose":
 		return s.membershipEvidence(a)
 	}
 	return false, "no evidence for " + a.F

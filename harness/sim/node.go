@@ -175,6 +175,9 @@ func (n *simNode) process() {
 		if leader {
 			n.electedAt, n.committed = st.Commit, false
 			n.s.react.elected(n.name)
+			if n.s.confStrike != nil {
+				n.s.confStrike.elected(n.name)
+			}
 		}
 	}
 	if n.leader && st.LastIndex > n.lastIndex && n.s.fig8 != nil {

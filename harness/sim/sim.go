@@ -9,6 +9,7 @@ package sim
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/raftcheck/raftcheck/harness"
@@ -54,6 +55,7 @@ type Simulator struct {
 	reactiveCut  bool
 	fig8         *figure8
 	figure8Armed bool
+	confStrike   *confStrike
 	// chk checks Raft's invariants after every step of every node;
 	// violation is the first it found.
 	chk       *invariant.Checker
@@ -133,6 +135,12 @@ func (s *Simulator) Begin(act func(nemesis.Action)) bool {
 		return false
 	}
 	if !s.knobs.Figure8 {
+		if s.knobs.ConfStrike && slices.Contains(s.tc.Nemesis, "membership") && len(s.ids) >= 5 {
+			s.react.p = 0 // the choreography alone decides
+			s.confStrike = newConfStrike(s)
+			s.confStrike.start()
+			return false
+		}
 		return true
 	}
 	s.react.p = 0 // the choreography alone decides the partitions

@@ -2,6 +2,7 @@ package nemesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 )
@@ -151,6 +152,11 @@ func addBack(ctx context.Context, mf MembershipFaults, slots []string) error {
 	return nil
 }
 
+// ErrNotRestored wraps heal-all's failure to add a removed slot back:
+// a cluster that takes no configuration change after the heal is not
+// live, a finding about the system rather than a harness failure.
+var ErrNotRestored = errors.New("the membership was not restored")
+
 // restoreMembers is heal-all's part: every removed slot is added back.
 func restoreMembers(ctx context.Context, f Faults) error {
 	mf, ok := f.(MembershipFaults)
@@ -158,7 +164,7 @@ func restoreMembers(ctx context.Context, f Faults) error {
 		return nil
 	}
 	if err := addBack(ctx, mf, mf.Removed()); err != nil {
-		return fmt.Errorf("restore the membership: %w", err)
+		return fmt.Errorf("%w: %w", ErrNotRestored, err)
 	}
 	return nil
 }

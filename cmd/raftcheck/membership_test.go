@@ -25,8 +25,13 @@ func TestMembershipDockerEtcd(t *testing.T) {
 
 func membershipRun(t *testing.T, target string) {
 	dir := t.TempDir()
-	code, out := raftcheck(t, "test", "--target", target, "--nodes", "3", "--time-limit", "40s",
-		"--nemesis-interval", "4s", "--nemesis", "membership", "--seed", "3", "--results", dir)
+	args := []string{"test", "--target", target, "--nodes", "3", "--time-limit", "40s",
+		"--nemesis-interval", "4s", "--nemesis", "membership", "--seed", "3", "--results", dir}
+	if img := os.Getenv("RAFTCHECK_NODE_IMAGE"); img != "" && target == "raftnode" {
+		// The default tag is shared by every worktree on an engine.
+		args = append(args, "--image", img)
+	}
+	code, out := raftcheck(t, args...)
 	t.Log(out)
 	if code != exitValid {
 		t.Fatalf("%s with membership changes: exit %d, want 0 (valid)", target, code)

@@ -110,8 +110,10 @@ type Cluster struct {
 	corrupted map[string]nemesis.Corruption
 	counters  map[string]linkCounters // loss counters when Degrade returned
 
-	// memMu serializes membership changes and guards the slots'
-	// membership fields; changes are those not yet reported by Evidence.
+	// opMu serializes membership changes, which take seconds; memMu
+	// guards the slots' membership fields (written only under opMu too)
+	// and changes, those not yet reported by Evidence.
+	opMu    sync.Mutex
 	memMu   sync.Mutex
 	changes []memberChange
 }

@@ -185,8 +185,8 @@ func (c *Cluster) RemoveMember(ctx context.Context, slot string) error {
 	if err != nil {
 		return err
 	}
-	c.memMu.Lock()
-	defer c.memMu.Unlock()
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
 	if n.removed {
 		return fmt.Errorf("%s is already removed", slot)
 	}
@@ -206,20 +206,21 @@ func (c *Cluster) RemoveMember(ctx context.Context, slot string) error {
 		}
 		return false
 	}
-	err = c.viaMembers(ctx, "remove "+member, slot, func(ctx context.Context, addr string) error {
+	// The member itself too: it may lead, and a leader may remove itself.
+	err = c.viaMembers(ctx, "remove "+member, "", func(ctx context.Context, addr string) error {
 		return api.Remove(ctx, c.http, addr, member)
 	}, gone)
 	if err != nil {
 		return err
 	}
-	n.removed = true
+	c.setRemoved(n, true)
 	// A removed member has no business running (etcd stops itself).
 	if err := c.Kill(ctx, slot); err != nil {
 		return fmt.Errorf("stop removed %s: %w", slot, err)
 	}
 	views, after := c.views(ctx, api)
 	yes, answered := seenBy(views, func(m Membership) bool { return !m.has(member) })
-	c.changes = append(c.changes, memberChange{bit: answered > 0 && yes == answered,
+	c.record(memberChange{bit: yes > answered/2,
 		detail: fmt.Sprintf("remove %s (member %s): %d of %d members answering no longer list it; before: %s; after: %s", slot, member, yes, answered, before, after)})
 	return nil
 }
@@ -236,8 +237,8 @@ func (c *Cluster) AddMember(ctx context.Context, slot string) error {
 	if err != nil {
 		return err
 	}
-	c.memMu.Lock()
-	defer c.memMu.Unlock()
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
 	if !n.removed {
 		return fmt.Errorf("%s is a member (%s): remove it first", slot, n.memberID())
 	}
@@ -256,7 +257,9 @@ func (c *Cluster) AddMember(ctx context.Context, slot string) error {
 	}
 	// The ID is spent from the first attempt on: even a failed add may
 	// have reached the log.
+	c.memMu.Lock()
 	n.incarnation++
+	c.memMu.Unlock()
 	member := n.memberID()
 	peer := Member{Name: member, IP: n.ip}
 	listed := func(ctx context.Context) bool {
@@ -289,7 +292,6 @@ func (c *Cluster) AddMember(ctx context.Context, slot string) error {
 	if err := c.recreate(ctx, n, api.JoinArgs(peer, all)); err != nil {
 		return fmt.Errorf("start %s in slot %s: %w", member, slot, err)
 	}
-	n.removed = false
 	lag := c.catchUp(ctx, n, target)
 	err = c.viaMembers(ctx, "promote "+member, "", func(ctx context.Context, addr string) error {
 		return api.Promote(ctx, c.http, addr, peer)
@@ -297,9 +299,10 @@ func (c *Cluster) AddMember(ctx context.Context, slot string) error {
 	if err != nil {
 		return err
 	}
+	c.setRemoved(n, false)
 	views, after := c.views(ctx, api)
 	yes, answered := seenBy(views, func(m Membership) bool { return slices.Contains(m.Voters, member) })
-	c.changes = append(c.changes, memberChange{bit: answered > 0 && yes > answered/2,
+	c.record(memberChange{bit: answered > 0 && yes > answered/2,
 		detail: fmt.Sprintf("add %s as member %s (learner%s, then promoted): %d of %d members answering list it as a voter; before: %s; after: %s", slot, member, lag, yes, answered, before, after)})
 	return nil
 }
@@ -398,8 +401,8 @@ func (c *Cluster) TransferLeader(ctx context.Context, slot string) error {
 	if err != nil {
 		return err
 	}
-	c.memMu.Lock()
-	defer c.memMu.Unlock()
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
 	if n.removed {
 		return fmt.Errorf("%s is removed", slot)
 	}
@@ -418,12 +421,12 @@ func (c *Cluster) TransferLeader(ctx context.Context, slot string) error {
 		st, serr := c.status(sctx, n)
 		cancel()
 		if serr == nil && st.Role == "leader" {
-			c.changes = append(c.changes, memberChange{bit: true,
+			c.record(memberChange{bit: true,
 				detail: fmt.Sprintf("transfer-leader to %s (member %s): it leads in term %d; leaders before: %s; after: %s", slot, member, st.Term, before, c.leaders(ctx))})
 			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			c.changes = append(c.changes, memberChange{bit: false,
+			c.record(memberChange{bit: false,
 				detail: fmt.Sprintf("transfer-leader to %s (member %s): it did not lead within %v; leaders before: %s; after: %s", slot, member, wait, before, c.leaders(ctx))})
 			return nil
 		}
@@ -455,6 +458,18 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+func (c *Cluster) setRemoved(n *node, removed bool) {
+	c.memMu.Lock()
+	n.removed = removed
+	c.memMu.Unlock()
+}
+
+func (c *Cluster) record(ch memberChange) {
+	c.memMu.Lock()
+	c.changes = append(c.changes, ch)
+	c.memMu.Unlock()
 }
 
 // membershipEvidence reports the changes made since the last evidence:

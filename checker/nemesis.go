@@ -19,8 +19,13 @@ const NemesisTag = "nemesis"
 // faultStarts lists the actions that put a fault in force, in a fixed order
 // for determinism.
 func faultStarts() []string {
-	return []string{"partition", "kill", "pause", "degrade", "lose-unfsynced", "corrupt"}
+	return []string{"partition", "kill", "pause", "degrade", "lose-unfsynced", "corrupt", "remove"}
 }
+
+// selfEnding lists the faults that are over once their action completes:
+// a member replaced by a new one, a leadership transfer. Each is a span
+// from its invocation to its completion.
+func selfEnding(f string) bool { return f == "replace" || f == "transfer-leader" || f == "propose" }
 
 // faultEnds maps an action that ends faults to the actions that start
 // them: the span between them is when the fault was in force. A partition
@@ -36,6 +41,8 @@ func faultEnds(f string) []string {
 		return []string{"pause"}
 	case "restore-links", "degrade":
 		return []string{"degrade"}
+	case "add":
+		return []string{"remove"}
 	case "heal-all":
 		return faultStarts()
 	}
@@ -55,6 +62,7 @@ type action struct {
 // span is one annotation before it is given a row.
 type span struct {
 	index         int // the event index where it starts
+	endIndex      int // the event index of the ending action's invocation
 	start, end    int64
 	desc, details string
 	label         string // a fault's short description
@@ -69,14 +77,19 @@ func nemesisAnnotations(events []Event) []porcupine.Annotation {
 }
 
 // FaultSpan is a fault in force: from the action that started it to the
-// one that ended it (partition..heal, kill..start, pause..resume).
+// one that ended it (partition..heal, kill..start, pause..resume,
+// remove..add), or a change that is over when its action completes
+// (replace, transfer-leader).
 type FaultSpan struct {
-	Index int    // the event index of the starting action's invocation
-	F     string // partition, kill or pause
-	Label string // the action as written, e.g. "partition majorities-ring" or "kill kill-leader n3"
-	Start int64  // when the starting action was invoked
-	End   int64  // when the ending action completed; the history's end if Open
-	Open  bool   // never ended in the history
+	Index int // the event index of the starting action's invocation
+	// EndIndex is the event index of the ending action's invocation;
+	// Index itself when the fault ended itself or never ended.
+	EndIndex int
+	F        string // partition, kill or pause
+	Label    string // the action as written, e.g. "partition majorities-ring" or "kill kill-leader n3"
+	Start    int64  // when the starting action was invoked
+	End      int64  // when the ending action completed; the history's end if Open
+	Open     bool   // never ended in the history
 }
 
 // FaultSpans lists the faults in force during a history, by start time,
@@ -85,7 +98,7 @@ func FaultSpans(events []Event) []FaultSpan {
 	var out []FaultSpan
 	for _, s := range nemesisSpans(events) {
 		if s.fault {
-			out = append(out, FaultSpan{Index: s.index, F: s.desc, Label: s.label, Start: s.start, End: s.end, Open: s.open})
+			out = append(out, FaultSpan{Index: s.index, EndIndex: s.endIndex, F: s.desc, Label: s.label, Start: s.start, End: s.end, Open: s.open})
 		}
 	}
 	slices.SortStableFunc(out, func(a, b FaultSpan) int { return cmp.Compare(a.Start, b.Start) })
@@ -114,12 +127,22 @@ func nemesisSpans(events []Event) []span {
 			ended, open[starter] = closeFaults(open[starter], a)
 			endedAny = endedAny || len(ended) > 0
 			for _, o := range ended {
-				spans = append(spans, span{index: o.from, start: o.start, end: a.end, fault: true, label: label(o),
+				spans = append(spans, span{index: o.from, endIndex: a.from, start: o.start, end: a.end, fault: true, label: label(o),
 					desc: o.f, details: describeAction(o) + "\nended by " + describeAction(a)})
 			}
 		}
 		if slices.Contains(faultStarts(), a.f) {
 			open[a.f] = append(open[a.f], a)
+			continue
+		}
+		if selfEnding(a.f) {
+			sp := span{index: a.from, endIndex: a.from, start: a.start, end: a.end, fault: true, label: label(a),
+				desc: a.f, details: describeAction(a)}
+			if !a.completed {
+				sp.end, sp.open = max(a.end, last), true
+				sp.details += "\nnever completed in the history"
+			}
+			spans = append(spans, sp)
 			continue
 		}
 		if endedAny {
@@ -129,7 +152,7 @@ func nemesisSpans(events []Event) []span {
 	}
 	for _, f := range faultStarts() {
 		for _, o := range open[f] {
-			spans = append(spans, span{index: o.from, start: o.start, end: max(o.end, last), fault: true, label: label(o), open: true,
+			spans = append(spans, span{index: o.from, endIndex: o.from, start: o.start, end: max(o.end, last), fault: true, label: label(o), open: true,
 				desc: o.f, details: describeAction(o) + "\nnever ended in the history"})
 		}
 	}
@@ -166,7 +189,7 @@ func nemesisActions(events []Event) []action {
 
 // endsOne reports whether an ending action ends a single fault (a start
 // or resume on some nodes) rather than every fault of its kinds.
-func endsOne(f string) bool { return f == "start" || f == "resume" }
+func endsOne(f string) bool { return f == "start" || f == "resume" || f == "add" }
 
 // pickStarter chooses, among the kinds a start can end, the one whose
 // fault in force is on the start's nodes, else the first kind in force.

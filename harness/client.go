@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/raftcheck/raftcheck/checker"
+	"github.com/raftcheck/raftcheck/nemesis"
 	"github.com/raftcheck/raftcheck/workload"
 )
 
@@ -57,7 +59,8 @@ func (r *run) perform(ctx context.Context, slot, process int, op workload.Op, s 
 	r.rec.Invoke(process, op)
 	var res workload.Result
 	for attempt := 0; ; attempt++ {
-		node := r.nodes[(slot+attempt)%len(r.nodes)]
+		targets := r.targets()
+		node := targets[(slot+attempt)%len(targets)]
 		// In-flight operations finish even when the phase ends; only an
 		// interrupt cuts them short.
 		res = r.b.Invoke(ctx, node, op, s, time.Duration(r.cfg.ClientTimeout))
@@ -75,6 +78,31 @@ func (r *run) perform(ctx context.Context, slot, process int, op workload.Op, s 
 	}
 	r.rec.Complete(process, op, res)
 	return res
+}
+
+// targets are the nodes clients address: every slot but those removed
+// from the configuration (their processes are stopped until a new member
+// takes the slot). An operation already at a slot as it is removed gets
+// whatever answer the backend gives, fail or info, as it happened.
+func (r *run) targets() []string {
+	mf, ok := r.b.(nemesis.MembershipFaults)
+	if !ok {
+		return r.nodes
+	}
+	removed := mf.Removed()
+	if len(removed) == 0 {
+		return r.nodes
+	}
+	out := make([]string, 0, len(r.nodes))
+	for _, n := range r.nodes {
+		if !slices.Contains(removed, n) {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		return r.nodes
+	}
+	return out
 }
 
 // finalReads reads every key used, each in its own process, retrying a

@@ -2,13 +2,16 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/raftcheck/raftcheck/checker"
 	"github.com/raftcheck/raftcheck/harness/store"
+	"github.com/raftcheck/raftcheck/nemesis"
 	"github.com/raftcheck/raftcheck/workload"
 )
 
@@ -141,10 +144,16 @@ func (r *run) finish(ctx context.Context) (notLive string, err error) {
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("interrupted: %w", err)
 	}
-	if err := r.healAll(ctx); err != nil {
-		return "", fmt.Errorf("final heal: %w", err)
+	healErr := r.healAll(ctx)
+	if healErr != nil && !errors.Is(healErr, nemesis.ErrNotRestored) {
+		return "", fmt.Errorf("final heal: %w", healErr)
 	}
 	notLive = r.probeLiveness(ctx)
+	if healErr != nil {
+		// The slots left out shrink the cluster: not the cluster the
+		// run began with, whether or not it serves.
+		notLive = strings.TrimPrefix(notLive+"; ", "; ") + healErr.Error()
+	}
 	if notLive != "" {
 		if err := r.awaitLeader(ctx); err != nil && !r.formed() {
 			return "", err

@@ -28,10 +28,18 @@ func (r *run) nemesis(ctx context.Context, end time.Duration) {
 		fault, recovery := sched.Next(leader)
 		r.act(fault)
 		if r.rt.Sleep(ctx, interval) != nil {
-			r.act(recovery) // leave nothing broken behind an interrupt
+			r.recover(recovery) // leave nothing broken behind an interrupt
 			return
 		}
-		r.act(recovery)
+		r.recover(recovery)
+	}
+}
+
+// recover applies a fault's recovery, if it has one: a replace or a
+// leadership transfer is over once applied.
+func (r *run) recover(a nemesis.Action) {
+	if a.F != "" {
+		r.act(a)
 	}
 }
 
@@ -63,7 +71,7 @@ func (r *run) act(a nemesis.Action) {
 	} else {
 		r.rec.Nemesis(checker.Info, a.F, a.Describe())
 	}
-	if !nemesis.IsFault(a.F) {
+	if !nemesis.HasEvidence(a.F) {
 		return
 	}
 	ev := evidence{bit: false, detail: ""}
@@ -113,6 +121,12 @@ func (l *faultLog) record(events []checker.Event) []store.Fault {
 		if ev, ok := l.evidence[sp.Index]; ok {
 			bit := ev.bit
 			f.Bit, f.Evidence = &bit, ev.detail
+			// A fault undone by a change of its own (the add that ends a
+			// remove) bit only if the undoing did too.
+			if end, ok := l.evidence[sp.EndIndex]; ok && sp.EndIndex != sp.Index && !sp.Open {
+				bit = bit && end.bit
+				f.Bit, f.Evidence = &bit, ev.detail+"; then "+end.detail
+			}
 		}
 		out = append(out, f)
 	}

@@ -21,6 +21,9 @@ func Apply(ctx context.Context, f Faults, a Action) error {
 	if handled, err := applyExtra(ctx, f, a); handled {
 		return err
 	}
+	if handled, err := applyMembership(ctx, f, a); handled {
+		return err
+	}
 	switch a.F {
 	case "partition":
 		return f.Partition(ctx, a.Grudge)
@@ -42,7 +45,9 @@ func Apply(ctx context.Context, f Faults, a Action) error {
 // resume paused nodes, start killed ones. Backends treat these as no-ops
 // where nothing is wrong, so it is safe to call at the end of any run.
 // (A node whose log was damaged beyond repair does not start: that is
-// the error its start returns.)
+// the error its start returns.) Last, every slot removed from the
+// configuration is added back as a new member, once the nodes are up to
+// take it in.
 func HealAll(ctx context.Context, f Faults) error {
 	nodes := f.Nodes()
 	var restore error
@@ -54,5 +59,6 @@ func HealAll(ctx context.Context, f Faults) error {
 		restore,
 		Apply(ctx, f, Action{F: "resume", Nodes: nodes}),
 		Apply(ctx, f, Action{F: "start", Nodes: nodes}),
+		restoreMembers(ctx, f),
 	)
 }

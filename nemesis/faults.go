@@ -37,7 +37,8 @@ const HealAllF = "heal-all"
 func Known(f string) bool {
 	switch f {
 	case "partition", "heal", "kill", "start", "pause", "resume",
-		"degrade", "restore-links", "lose-unfsynced", "corrupt":
+		"degrade", "restore-links", "lose-unfsynced", "corrupt",
+		"remove", "add", "replace", "transfer-leader", "propose":
 		return true
 	}
 	return false
@@ -47,11 +48,17 @@ func Known(f string) bool {
 // opposed to undoing one).
 func IsFault(f string) bool {
 	switch f {
-	case "partition", "kill", "pause", "degrade", "lose-unfsynced", "corrupt":
+	case "partition", "kill", "pause", "degrade", "lose-unfsynced", "corrupt",
+		"remove", "replace", "transfer-leader", "propose":
 		return true
 	}
 	return false
 }
+
+// HasEvidence reports whether the harness asks the backend for evidence
+// that an action took effect: every fault, and the add that ends a
+// remove (the membership before and after each change).
+func HasEvidence(f string) bool { return IsFault(f) || f == "add" }
 
 // Supports reports whether a backend can take every fault of the kinds
 // (the --nemesis families), and which one it cannot.
@@ -65,6 +72,8 @@ func Supports(f Faults, kinds []string) (string, bool) {
 			_, ok = f.(PowerFaults)
 		case "torn-tail":
 			_, ok = f.(DiskFaults)
+		case "membership":
+			_, ok = f.(MembershipFaults)
 		default:
 			ok = true
 		}

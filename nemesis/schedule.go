@@ -11,7 +11,8 @@ import (
 // Action is one nemesis step, recorded in the history as it happens.
 type Action struct {
 	// F is the operation: partition, heal, kill, start, pause, resume;
-	// degrade, restore-links, lose-unfsynced, corrupt (extra.go).
+	// degrade, restore-links, lose-unfsynced, corrupt (extra.go); remove,
+	// add, replace, transfer-leader (membership.go).
 	F string `json:"f"`
 	// Name says which fault this is, e.g. "halves", "isolate-leader";
 	// for corrupt, the corruption (TornTail, FlipByte).
@@ -52,9 +53,11 @@ var Kinds = []string{"partition", "kill", "pause"}
 
 // ExtraKinds are the fault families only some backends take (see
 // extra.go): packet loss and latency on links, power failure (losing what
-// was not fsynced), and a torn write at the tail of a node's log. "all"
-// does not include them: name them.
-var ExtraKinds = []string{"loss", "latency", "lose-unfsynced", "torn-tail"}
+// was not fsynced), and a torn write at the tail of a node's log; and
+// membership changes (membership.go), which every backend takes but which
+// change the cluster's shape, so a run of "all" stays the run it was.
+// "all" does not include them: name them.
+var ExtraKinds = []string{"loss", "latency", "lose-unfsynced", "torn-tail", "membership"}
 
 // ParseKinds checks a comma-separated --nemesis value. "none" or "" is
 // no faults; "all" is every kind of Kinds.
@@ -105,9 +108,10 @@ func NewSchedule(kinds, nodes []string, rng *rand.Rand) *Schedule {
 // Empty reports whether the schedule injects nothing.
 func (s *Schedule) Empty() bool { return len(s.kinds) == 0 }
 
-// Next returns the next fault and the action that recovers from it.
-// leader may be "" when none is known; leader-aimed faults then pick a
-// random node.
+// Next returns the next fault and the action that recovers from it (a
+// zero Action when the fault is over once applied: replace,
+// transfer-leader). leader may be "" when none is known; leader-aimed
+// faults then pick a random node.
 func (s *Schedule) Next(leader string) (fault, recovery Action) {
 	if s.Empty() {
 		return Action{}, Action{}
@@ -121,6 +125,8 @@ func (s *Schedule) Next(leader string) (fault, recovery Action) {
 	switch kind := s.kinds[s.rng.IntN(len(s.kinds))]; kind {
 	case "loss", "latency", "lose-unfsynced", "torn-tail":
 		return s.nextExtra(kind, leader, target)
+	case "membership":
+		return s.nextMembership(leader, target)
 	case "partition":
 		name, g := s.partition(leader)
 		return Action{F: "partition", Name: name, Grudge: g}, Action{F: "heal"}

@@ -5,6 +5,9 @@
 //
 // It listens for peers on its own entry in --peers and for clients on
 // --client-addr. A restart with the same --data-dir resumes where it was.
+// With --join it starts with an empty --data-dir and no configuration,
+// and waits to be added (POST /v1/members on the leader): --peers then
+// names this node and the members it must reach.
 package main
 
 import (
@@ -44,6 +47,7 @@ func run(args []string, stderr io.Writer) error {
 		peers      = fs.String("peers", "", "every member as id=host:port for peer traffic, comma-separated")
 		clientAddr = fs.String("client-addr", "127.0.0.1:8001", "address of the client HTTP API")
 		dataDir    = fs.String("data-dir", "", "directory for the log and snapshots")
+		join       = fs.Bool("join", false, "start with no configuration and wait to be added to a running cluster (POST /v1/members on its leader); --data-dir must be new")
 		heartbeat  = fs.Duration("heartbeat", server.DefaultHeartbeat, "leader heartbeat interval")
 		election   = fs.Duration("election-timeout", server.DefaultElectionTimeout, "election timeout (randomized up to twice this)")
 		tick       = fs.Duration("tick", server.DefaultTick, "clock resolution of the Raft core")
@@ -78,7 +82,7 @@ func run(args []string, stderr io.Writer) error {
 	}
 	logger := slog.New(handler).With("node", *id)
 	cfg := server.Config{
-		ID: raft.NodeID(*id), Peers: peerMap, ClientAddr: *clientAddr, DataDir: *dataDir,
+		ID: raft.NodeID(*id), Peers: peerMap, Join: *join, ClientAddr: *clientAddr, DataDir: *dataDir,
 		Tick: *tick, Heartbeat: *heartbeat, ElectionTimeout: *election, RequestTimeout: *reqTimeout,
 		SnapshotEvery: *snapEvery, Logger: logger,
 	}

@@ -109,6 +109,13 @@ type Cluster struct {
 	lost      map[string]loseResult
 	corrupted map[string]nemesis.Corruption
 	counters  map[string]linkCounters // loss counters when Degrade returned
+
+	// opMu serializes membership changes, which take seconds; memMu
+	// guards the slots' membership fields (written only under opMu too)
+	// and changes, those not yet reported by Evidence.
+	opMu    sync.Mutex
+	memMu   sync.Mutex
+	changes []memberChange
 }
 
 type node struct {
@@ -116,6 +123,12 @@ type node struct {
 	ip       netip.Addr
 	hostPort int
 	ctr      *testcontainers.DockerContainer
+	// incarnation counts the members the slot has hosted after its first
+	// (membership.go); removed is set while it hosts none; retired are
+	// the containers of its earlier members.
+	incarnation int
+	removed     bool
+	retired     []retired
 }
 
 // Start creates the network and the nodes, and returns once every node
@@ -283,7 +296,7 @@ func (c *Cluster) createNode(ctx context.Context, n *node, args []string) error 
 	req := testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
 			Image:          t.Image,
-			Name:           fmt.Sprintf("raftcheck-%s-%s", c.cfg.RunID, n.name),
+			Name:           fmt.Sprintf("raftcheck-%s-%s", c.cfg.RunID, n.memberID()),
 			Cmd:            args,
 			Labels:         c.labels(n.name),
 			ExposedPorts:   []string{clientPort.String()},
@@ -362,13 +375,20 @@ func (c *Cluster) status(ctx context.Context, n *node) (NodeStatus, error) {
 	return c.cfg.Target.Status(ctx, c.http, n.addr())
 }
 
-// Status asks the named node for its view of the cluster.
+// Status asks the named node for its view of the cluster. The leader is
+// named by its slot, as the harness names nodes, whatever member it is.
 func (c *Cluster) Status(ctx context.Context, name string) (NodeStatus, error) {
 	n, err := c.node(name)
 	if err != nil {
 		return NodeStatus{}, err
 	}
-	return c.status(ctx, n)
+	st, err := c.status(ctx, n)
+	if st.Leader != "" {
+		c.memMu.Lock()
+		st.Leader = c.slotOf(st.Leader)
+		c.memMu.Unlock()
+	}
+	return st, err
 }
 
 // Nodes lists the node names, sorted.

@@ -42,31 +42,40 @@ func Etcd(electionTimeout time.Duration) Target {
 		StatusNeedsQuorum: true,
 		ElectionTimeout:   electionTimeout,
 		Args: func(self Member, all []Member) []string {
-			initial := make([]string, len(all))
-			for i, m := range all {
-				initial[i] = fmt.Sprintf("%s=http://%s:%d", m.Name, m.IP, etcdPeerPort)
-			}
-			// On a restart the data directory holds the membership and
-			// the --initial-* flags are ignored.
-			return []string{
-				"--name", self.Name,
-				"--data-dir", etcdDataDir,
-				"--listen-peer-urls", fmt.Sprintf("http://0.0.0.0:%d", etcdPeerPort),
-				"--initial-advertise-peer-urls", fmt.Sprintf("http://%s:%d", self.IP, etcdPeerPort),
-				"--listen-client-urls", fmt.Sprintf("http://0.0.0.0:%d", etcdClientPort),
-				"--advertise-client-urls", fmt.Sprintf("http://%s:%d", self.IP, etcdClientPort),
-				"--initial-cluster", strings.Join(initial, ","),
-				"--initial-cluster-state", "new",
-				"--initial-cluster-token", "raftcheck",
-				"--heartbeat-interval", strconv.FormatInt(heartbeat.Milliseconds(), 10),
-				"--election-timeout", strconv.FormatInt(electionTimeout.Milliseconds(), 10),
-				"--pre-vote",
-				"--logger", "zap", "--log-outputs", "stderr",
-			}
+			return etcdArgs(self, all, "new", electionTimeout, heartbeat)
 		},
-		Status: etcdStatus,
+		Members: etcdMembers(electionTimeout, heartbeat),
+		Status:  etcdStatus,
 	}
 }
+
+// etcdArgs is the command of member self in a cluster whose initial
+// configuration is all; state is "new" for the cluster's first members,
+// "existing" for one joining it. On a restart the data directory holds
+// the membership and the --initial-* flags are ignored.
+func etcdArgs(self Member, all []Member, state string, electionTimeout, heartbeat time.Duration) []string {
+	initial := make([]string, len(all))
+	for i, m := range all {
+		initial[i] = fmt.Sprintf("%s=%s", m.Name, etcdPeerURL(m))
+	}
+	return []string{
+		"--name", self.Name,
+		"--data-dir", etcdDataDir,
+		"--listen-peer-urls", fmt.Sprintf("http://0.0.0.0:%d", etcdPeerPort),
+		"--initial-advertise-peer-urls", etcdPeerURL(self),
+		"--listen-client-urls", fmt.Sprintf("http://0.0.0.0:%d", etcdClientPort),
+		"--advertise-client-urls", fmt.Sprintf("http://%s:%d", self.IP, etcdClientPort),
+		"--initial-cluster", strings.Join(initial, ","),
+		"--initial-cluster-state", state,
+		"--initial-cluster-token", "raftcheck",
+		"--heartbeat-interval", strconv.FormatInt(heartbeat.Milliseconds(), 10),
+		"--election-timeout", strconv.FormatInt(electionTimeout.Milliseconds(), 10),
+		"--pre-vote",
+		"--logger", "zap", "--log-outputs", "stderr",
+	}
+}
+
+func etcdPeerURL(m Member) string { return fmt.Sprintf("http://%s:%d", m.IP, etcdPeerPort) }
 
 // etcdStatus asks a member for its status and its member list through
 // etcd's JSON gateway (POST /v3/maintenance/status and

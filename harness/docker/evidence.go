@@ -27,6 +27,8 @@ import (
 //   - pause / resume: the container is frozen / running and thawed.
 //   - degrade, restore-links, lose-unfsynced, corrupt, and the start of a
 //     corrupted node: see evidence_extra.go.
+//   - remove, add, replace, transfer-leader: the configuration every
+//     member reported before and after each change (membership.go).
 //
 // Call it right after the action. It takes about a second for
 // partition and heal (connect attempts time out after 1 s), up to a few
@@ -60,6 +62,8 @@ func (c *Cluster) Evidence(ctx context.Context, a nemesis.Action) (bit bool, det
 		return c.loseEvidence(ctx, a)
 	case "corrupt":
 		return c.corruptEvidence(a)
+	case "remove", "add", "replace", "transfer-leader":
+		return c.membershipEvidence(a)
 	}
 	return false, fmt.Sprintf("no evidence check for %q", a.F)
 }

@@ -187,11 +187,18 @@ func (c *Cluster) Kill(ctx context.Context, name string) error {
 // volume, IP and host port. The partition in force is applied by the
 // entrypoint before the program runs. It returns once the node answers
 // its status, or, for a target whose status needs a quorum (etcd), once
-// it listens on its client port. Starting a running node is a no-op.
+// it listens on its client port. Starting a running node, or a slot whose
+// member was removed, is a no-op.
 func (c *Cluster) Start(ctx context.Context, name string) error {
 	n, err := c.node(name)
 	if err != nil {
 		return err
+	}
+	c.memMu.Lock()
+	removed := n.removed
+	c.memMu.Unlock()
+	if removed {
+		return nil // its member is gone: only AddMember brings the slot back
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

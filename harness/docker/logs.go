@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -15,7 +16,7 @@ import (
 )
 
 // CopyLogs writes each node's container log, stdout and stderr
-// interleaved as written, to dir/<node>.log. The engine keeps a
+// interleaved as written, to dir/<member>.log. The engine keeps a
 // container's log across restarts, so a killed and restarted node's file
 // holds every incarnation. dir is created if missing.
 func (c *Cluster) CopyLogs(ctx context.Context, dir string) error {
@@ -24,8 +25,12 @@ func (c *Cluster) CopyLogs(ctx context.Context, dir string) error {
 	}
 	var errs []error
 	for _, n := range c.nodes {
-		if err := c.copyLog(ctx, n.ctr.GetContainerID(), filepath.Join(dir, n.name+".log")); err != nil {
-			errs = append(errs, fmt.Errorf("copy the log of %s: %w", n.name, err))
+		// A slot that hosted several members has a log for each, named
+		// by member ID (n3.log, n3b.log, ...).
+		for _, r := range append(slices.Clone(n.retired), retired{member: n.memberID(), id: n.ctr.GetContainerID()}) {
+			if err := c.copyLog(ctx, r.id, filepath.Join(dir, r.member+".log")); err != nil {
+				errs = append(errs, fmt.Errorf("copy the log of %s: %w", r.member, err))
+			}
 		}
 	}
 	return errors.Join(errs...)

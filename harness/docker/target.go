@@ -41,6 +41,9 @@ type Target struct {
 	// member listens on ClientPort, so that a majority killed together
 	// can be started one by one.
 	StatusNeedsQuorum bool
+	// Members changes the configuration (the membership nemesis); nil:
+	// the target takes no membership changes.
+	Members *MemberAPI
 	// ElectionTimeout is the members' election timeout: Evidence waits up
 	// to four of them for an isolated leader to step down. Zero: raftnode's
 	// --election-timeout in Config.Args, or its default.
@@ -84,5 +87,6 @@ func Raftnode() Target {
 			st, err := workload.NewRaftnodeClient(addr, hc).Status(ctx)
 			return NodeStatus{Role: st.Role, Leader: st.Leader, Term: st.Term, Commit: st.Commit}, err
 		},
+		Members: raftnodeMembers(),
 	}
 }

@@ -316,6 +316,8 @@ func faultUnits(sched []store.TimedAction) [][]int {
 			return fmt.Sprint("kill", a.Nodes)
 		case "pause", "resume":
 			return fmt.Sprint("pause", a.Nodes)
+		case "remove", "add":
+			return fmt.Sprint("remove", a.Nodes)
 		}
 		return a.F
 	}

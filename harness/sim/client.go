@@ -8,7 +8,6 @@ import (
 
 	"github.com/raftcheck/raftcheck/checker"
 	"github.com/raftcheck/raftcheck/harness"
-	"github.com/raftcheck/raftcheck/node/raft"
 	"github.com/raftcheck/raftcheck/node/replica"
 	"github.com/raftcheck/raftcheck/workload"
 )
@@ -86,9 +85,9 @@ func toResult(r replica.Response) workload.Result {
 // Status is the node's own view, as GET /v1/status would give it; a node
 // that is down or paused does not answer.
 func (s *Simulator) Status(_ context.Context, node string) (harness.NodeStatus, error) {
-	n := s.node(raft.NodeID(node))
-	if n == nil {
-		return harness.NodeStatus{}, fmt.Errorf("sim: no node %q", node)
+	n, err := s.lookup(node)
+	if err != nil {
+		return harness.NodeStatus{}, err
 	}
 	st, ok := n.status()
 	if !ok {

@@ -38,18 +38,19 @@ func (s *Simulator) Heal(context.Context) error {
 	return nil
 }
 
+// lookup finds a node by its slot name, as the harness names nodes.
 func (s *Simulator) lookup(node string) (*simNode, error) {
-	n := s.node(raft.NodeID(node))
-	if n == nil {
+	i := slices.Index(s.ids, raft.NodeID(node))
+	if i < 0 {
 		return nil, fmt.Errorf("sim: no node %q", node)
 	}
-	return n, nil
+	return s.nodes[i], nil
 }
 
 func (s *Simulator) Kill(_ context.Context, node string) error {
 	n, err := s.lookup(node)
 	if err == nil && n.up {
-		s.network().resume(slices.Index(s.ids, n.id), false) // its unflushed writes die with it
+		s.network().resume(n.slot, false) // its unflushed writes die with it
 		n.crash()
 	}
 	return err
@@ -57,14 +58,14 @@ func (s *Simulator) Kill(_ context.Context, node string) error {
 
 func (s *Simulator) Start(_ context.Context, node string) error {
 	n, err := s.lookup(node)
-	if err != nil || n.up {
-		return err
+	if err != nil || n.up || n.removed {
+		return err // a removed slot comes back only through AddMember
 	}
 	if err := n.boot(); err != nil {
 		return err
 	}
 	n.process()
-	s.network().restarted(slices.Index(s.ids, n.id))
+	s.network().restarted(n.slot)
 	return nil
 }
 
@@ -80,7 +81,7 @@ func (s *Simulator) LoseUnfsynced(ctx context.Context, nodes ...string) (map[str
 		}
 		if n.up {
 			lost[name] = int64(n.disk.Unsynced())
-			s.network().resume(slices.Index(s.ids, n.id), false) // its unflushed writes die with it
+			s.network().resume(n.slot, false) // its unflushed writes die with it
 			n.crash()
 		}
 	}
@@ -111,7 +112,7 @@ func (s *Simulator) Pause(_ context.Context, node string) error {
 	n, err := s.lookup(node)
 	if err == nil && n.up && !n.paused {
 		n.paused = true
-		s.network().pause(slices.Index(s.ids, n.id))
+		s.network().pause(n.slot)
 	}
 	return err
 }
@@ -119,7 +120,7 @@ func (s *Simulator) Pause(_ context.Context, node string) error {
 func (s *Simulator) Resume(_ context.Context, node string) error {
 	n, err := s.lookup(node)
 	if err == nil && n.up && n.paused {
-		s.network().resume(slices.Index(s.ids, n.id), true)
+		s.network().resume(n.slot, true)
 		n.resume()
 	}
 	return err
@@ -175,6 +176,8 @@ func (s *Simulator) Evidence(_ context.Context, a nemesis.Action) (bool, string)
 		}
 		return true, fmt.Sprintf("%s: %s", strings.Join(a.Nodes, ","), map[string]string{"kill": "down, unsynced writes lost", "lose-unfsynced": "power lost, unsynced writes gone",
 			"pause": "frozen, messages held"}[a.F])
+	case "remove", "add", "replace", "transfer-leader", "propose":
+		return s.membershipEvidence(a)
 	}
 	return false, "no evidence for " + a.F
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/raftcheck/raftcheck/nemesis"
-	"github.com/raftcheck/raftcheck/node/raft"
 )
 
 // figure8 drives the cluster, by watching who leads, through the
@@ -107,11 +106,11 @@ func (f *figure8) tick() {
 
 // appended is called when a leader appends to its log. The second leader
 // is cut off alone the instant it appends: its entry stays its own.
-func (f *figure8) appended(node raft.NodeID) {
-	if f.step != 1 || !slices.Contains(f.majority, string(node)) {
+func (f *figure8) appended(node string) {
+	if f.step != 1 || !slices.Contains(f.majority, node) {
 		return
 	}
-	f.l2, f.step = string(node), 3
+	f.l2, f.step = node, 3
 	rest := slices.DeleteFunc(slices.Clone(f.majority), func(n string) bool { return n == f.l2 })
 	f.s.clock.after(0, func() {
 		f.partition("figure8-cut-second-leader", f.minority, []string{f.l2}, rest)
@@ -122,13 +121,13 @@ func (f *figure8) appended(node raft.NodeID) {
 }
 
 // firstCommit is called at the instant a new leader first commits.
-func (f *figure8) firstCommit(node raft.NodeID) {
+func (f *figure8) firstCommit(node string) {
 	s := f.s
 	if f.step != 4 || !s.figure8Armed {
 		return
 	}
 	s.figure8Armed = false
-	f.w = string(node)
+	f.w = node
 	others := slices.DeleteFunc(s.Nodes(), func(n string) bool { return n == f.w })
 	// Cut at once: the news of the commit is still on the wire.
 	s.clock.after(0, func() {

@@ -27,7 +27,11 @@ type Knobs struct {
 	Reactive float64 `json:"reactive"`
 	// Figure8 replaces the clock-driven nemesis by the choreography of
 	// figure8.go.
-	Figure8       bool      `json:"figure8"`
+	Figure8 bool `json:"figure8"`
+	// ConfStrike replaces the clock-driven nemesis by the membership
+	// choreography of confstrike.go, when the membership nemesis is on
+	// and the cluster has five nodes or more.
+	ConfStrike    bool      `json:"conf_strike,omitempty"`
 	SnapshotEvery uint64    `json:"snapshot_every"`
 	Net           NetConfig `json:"net"`
 }
@@ -53,6 +57,9 @@ func Resolve(tc store.TestConfig) (store.TestConfig, error) {
 		// One entry per append: a leader's first commit can then be of
 		// inherited entries alone.
 		k.MaxAppendBytes = 1
+	}
+	if d.confStrike && slices.Contains(tc.Nemesis, "membership") && tc.Nodes >= 5 && !k.Figure8 {
+		k.ConfStrike = true
 	}
 	setDefault(&tc.NemesisInterval, d.interval)
 	clientTimeout := time.Second
@@ -93,6 +100,8 @@ type drawn struct {
 	reactive float64
 	figure8  bool
 	net      netDrawn
+	// confStrike is drawn after the network's weather.
+	confStrike bool
 }
 
 // netDrawn is the network's weather, drawn after the other knobs.
@@ -136,6 +145,7 @@ func draw(seed uint64) drawn {
 	d.net.lateMax = time.Second + time.Duration(k.Int64N(int64(4*time.Second)))
 	d.net.outboundWindow = []time.Duration{0, 5 * time.Millisecond, 100 * time.Millisecond, 2 * time.Second}[k.IntN(4)]
 	d.net.redialWindow = []time.Duration{0, 10 * time.Millisecond, 50 * time.Millisecond, 200 * time.Millisecond}[k.IntN(4)]
+	d.confStrike = k.IntN(3) == 0
 	return d
 }
 

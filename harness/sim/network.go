@@ -3,7 +3,6 @@ package sim
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"time"
 
 	"github.com/raftcheck/raftcheck/harness"
@@ -216,7 +215,7 @@ func (n *network) attach(s *Simulator) {
 // transmit sends m from node from to node to.
 func (s *Simulator) transmit(from *simNode, m raft.Message, to *simNode) {
 	n := s.network()
-	i, j := slices.Index(s.ids, from.id), slices.Index(s.ids, to.id)
+	i, j := from.slot, to.slot
 	n.send(flight{m: m, to: to, from: i, link: i*len(s.ids) + j, sentAt: n.clock.now})
 }
 
@@ -265,7 +264,7 @@ func (n *network) send(f flight) {
 		n.stats.Duplicated++
 	}
 	var extra int64 // the nemesis's added latency on this link
-	if lf := n.degraded; lf != nil && lf.Links.Cuts(string(n.s.ids[f.from]), string(f.to.id)) {
+	if lf := n.degraded; lf != nil && lf.Links.Cuts(string(n.s.ids[f.from]), f.to.name) {
 		if lf.Loss > 0 && n.linkRng.Float64() < lf.Loss {
 			n.stats.DegradedLost++
 			return
@@ -298,6 +297,9 @@ func (n *network) arrive(f flight) {
 	if n.cut(f) || n.cutOneWay(f) {
 		return
 	}
+	if f.to.id != f.m.To {
+		return // addressed to an earlier member of the slot: it is gone
+	}
 	if !f.to.up && n.cfg.RedialWindow > 0 {
 		to := f.link % len(n.redial)
 		q := n.redial[to]
@@ -329,7 +331,7 @@ func (n *network) restarted(i int) {
 // cut reports whether the partition in place cuts f, and holds or drops
 // it if so.
 func (n *network) cut(f flight) bool {
-	if n.grudge == nil || !n.grudge.Cuts(string(f.m.From), string(f.m.To)) {
+	if n.grudge == nil || !n.grudge.Cuts(string(n.s.ids[f.from]), f.to.name) {
 		return false
 	}
 	if n.holds && len(n.held) < maxHeld {
@@ -362,7 +364,7 @@ func (n *network) partition(g nemesis.Grudge) {
 	}
 	n.releaseRng.Shuffle(len(held), func(i, j int) { held[i], held[j] = held[j], held[i] })
 	for _, f := range held {
-		if g.Cuts(string(f.m.From), string(f.m.To)) {
+		if g.Cuts(string(n.s.ids[f.from]), f.to.name) {
 			if n.holds {
 				n.held = append(n.held, f) // still cut: held on
 			} else {

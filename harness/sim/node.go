@@ -12,8 +12,12 @@ import (
 	"github.com/raftcheck/raftcheck/node/storage/memstore"
 )
 
-// simNode is one replica with its disk and process state.
+// simNode is one slot: the replica it runs, with its disk and process
+// state. The slot's name and index are fixed; the member ID changes when
+// a new member takes the slot (membership.go).
 type simNode struct {
+	name   string // the slot, as the harness names nodes
+	slot   int    // its index in Simulator.ids and the network's tables
 	id     raft.NodeID
 	s      *Simulator
 	rep    *replica.Replica
@@ -34,6 +38,10 @@ type simNode struct {
 	lastIndex uint64
 	// writeDoneAt is when the last write handed to the disk completes.
 	writeDoneAt int64
+	// incarnation counts the members the slot hosted after its first;
+	// removed is set while it hosts none (membership.go).
+	incarnation int
+	removed     bool
 }
 
 // fsyncTime is the virtual time a write that asks for an fsync takes.
@@ -43,8 +51,9 @@ func (n *simNode) boot() error {
 	n.boots++
 	hs, snap, ents := n.disk.Durable()
 	rng := harness.Stream(n.s.tc.Seed, fmt.Sprintf("node/%s/boot/%d", n.id, n.boots))
+	peers, join := n.peersFor()
 	rep, err := replica.New(replica.Config{
-		Raft: raft.Config{ID: n.id, Peers: n.s.ids, ElectionTick: n.s.electionTick,
+		Raft: raft.Config{ID: n.id, Peers: peers, Join: join, ElectionTick: n.s.electionTick,
 			HeartbeatTick: n.s.heartbeatTick, Rand: rng, HardState: hs, Snapshot: snap, Entries: ents,
 			MaxSizePerMsg: n.s.knobs.MaxAppendBytes, MaxInflight: n.s.knobs.MaxInflight,
 			Unsafe: n.s.rUnsafe},
@@ -118,7 +127,7 @@ func (n *simNode) Send(msgs []raft.Message) {
 			n.s.checked(n.s.chk.Sent(m))
 		}
 		if m.Type == raft.MsgVoteResp && !m.Reject {
-			n.s.react.votedFor(n.id)
+			n.s.react.votedFor(n.name)
 		}
 		n.s.transmit(n, m, to)
 	}
@@ -165,18 +174,21 @@ func (n *simNode) process() {
 		n.leader = leader
 		if leader {
 			n.electedAt, n.committed = st.Commit, false
-			n.s.react.elected(n.id)
+			n.s.react.elected(n.name)
+			if n.s.confStrike != nil {
+				n.s.confStrike.elected(n.name)
+			}
 		}
 	}
 	if n.leader && st.LastIndex > n.lastIndex && n.s.fig8 != nil {
-		n.s.fig8.appended(n.id)
+		n.s.fig8.appended(n.name)
 	}
 	n.lastIndex = st.LastIndex
 	if n.leader && !n.committed && st.Commit > n.electedAt {
 		n.committed = true
-		n.s.react.firstCommit(n.id)
+		n.s.react.firstCommit(n.name)
 		if n.s.fig8 != nil {
-			n.s.fig8.firstCommit(n.id)
+			n.s.fig8.firstCommit(n.name)
 		}
 	}
 }
@@ -204,5 +216,5 @@ func (n *simNode) status() (harness.NodeStatus, bool) {
 		return harness.NodeStatus{}, false
 	}
 	st := n.rep.Status()
-	return harness.NodeStatus{Role: st.Role, Term: st.Term, Leader: string(st.Leader), Commit: st.Commit}, true
+	return harness.NodeStatus{Role: st.Role, Term: st.Term, Leader: n.s.slotOf(st.Leader), Commit: st.Commit}, true
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/raftcheck/raftcheck/nemesis"
-	"github.com/raftcheck/raftcheck/node/raft"
 )
 
 // reactive strikes at the instants where Raft is most fragile, which a
@@ -35,21 +34,21 @@ func newReactive(s *Simulator) *reactive {
 }
 
 func (r *reactive) ready() bool {
-	return r.p > 0 && !r.active && r.s.act != nil && r.rng.Float64() < r.p
+	return r.p > 0 && !r.active && r.s.act != nil && !r.s.memberBusy && r.rng.Float64() < r.p
 }
 
 // votedFor is called when node grants a vote.
-func (r *reactive) votedFor(node raft.NodeID) {
+func (r *reactive) votedFor(node string) {
 	if !r.kill || !r.ready() {
 		return
 	}
 	r.strike(0, time.Duration(r.rng.Int64N(int64(5*time.Millisecond))),
-		nemesis.Action{F: "kill", Name: "crash-after-vote", Nodes: []string{string(node)}},
-		nemesis.Action{F: "start", Name: "crash-after-vote", Nodes: []string{string(node)}})
+		nemesis.Action{F: "kill", Name: "crash-after-vote", Nodes: []string{node}},
+		nemesis.Action{F: "start", Name: "crash-after-vote", Nodes: []string{node}})
 }
 
 // elected is called when node becomes leader.
-func (r *reactive) elected(node raft.NodeID) {
+func (r *reactive) elected(node string) {
 	if !(r.kill || r.cut) || !r.ready() {
 		return
 	}
@@ -57,8 +56,8 @@ func (r *reactive) elected(node raft.NodeID) {
 	hold := 20*time.Millisecond + time.Duration(r.rng.Int64N(int64(300*time.Millisecond)))
 	if r.kill && (!r.cut || r.rng.IntN(2) == 0) {
 		r.strike(delay, hold,
-			nemesis.Action{F: "kill", Name: "crash-new-leader", Nodes: []string{string(node)}},
-			nemesis.Action{F: "start", Name: "crash-new-leader", Nodes: []string{string(node)}})
+			nemesis.Action{F: "kill", Name: "crash-new-leader", Nodes: []string{node}},
+			nemesis.Action{F: "start", Name: "crash-new-leader", Nodes: []string{node}})
 		return
 	}
 	if r.s.net.grudge != nil {
@@ -66,21 +65,21 @@ func (r *reactive) elected(node raft.NodeID) {
 	}
 	r.s.reactiveCut = true
 	r.strike(delay, hold,
-		nemesis.Action{F: "partition", Name: "isolate-new-leader", Grudge: nemesis.Isolate(r.s.Nodes(), string(node))},
+		nemesis.Action{F: "partition", Name: "isolate-new-leader", Grudge: nemesis.Isolate(r.s.Nodes(), node)},
 		nemesis.Action{F: "heal", Name: "isolate-new-leader"})
 }
 
 // firstCommit is called when a leader first advances its commit index
 // in its term. The cut drops messages in flight, as a real partition
 // does.
-func (r *reactive) firstCommit(node raft.NodeID) {
+func (r *reactive) firstCommit(node string) {
 	if !r.cut || r.s.net.grudge != nil || !r.ready() {
 		return
 	}
 	hold := 200*time.Millisecond + time.Duration(r.rng.Int64N(int64(800*time.Millisecond)))
 	r.s.reactiveCut = true
 	r.strike(0, hold,
-		nemesis.Action{F: "partition", Name: "isolate-at-first-commit", Grudge: nemesis.Isolate(r.s.Nodes(), string(node))},
+		nemesis.Action{F: "partition", Name: "isolate-at-first-commit", Grudge: nemesis.Isolate(r.s.Nodes(), node)},
 		nemesis.Action{F: "heal", Name: "isolate-at-first-commit"})
 }
 

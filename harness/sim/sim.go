@@ -55,12 +55,17 @@ type Simulator struct {
 	reactiveCut  bool
 	fig8         *figure8
 	figure8Armed bool
+	confStrike   *confStrike
 	// chk checks Raft's invariants after every step of every node;
 	// violation is the first it found.
 	chk       *invariant.Checker
 	violation error
 	// ended is set when the workload phase is over.
 	ended bool
+	// memberBusy is set while a membership change is under way; changes
+	// are those not yet reported by Evidence (membership.go).
+	memberBusy bool
+	changes    []memberChange
 }
 
 var _ harness.Backend = (*Simulator)(nil)
@@ -91,8 +96,8 @@ func New(tc store.TestConfig) (*Simulator, error) {
 	s.react = newReactive(s)
 	s.chk = invariant.New(s.ids...)
 	phase := harness.Stream(tc.Seed, "tick-phase")
-	for _, id := range s.ids {
-		n := &simNode{id: id, s: s, disk: &memstore.Store{}}
+	for i, id := range s.ids {
+		n := &simNode{name: string(id), slot: i, id: id, s: s, disk: &memstore.Store{}}
 		s.nodes = append(s.nodes, n)
 		if err := n.boot(); err != nil {
 			return nil, err
@@ -130,6 +135,12 @@ func (s *Simulator) Begin(act func(nemesis.Action)) bool {
 		return false
 	}
 	if !s.knobs.Figure8 {
+		if s.knobs.ConfStrike && slices.Contains(s.tc.Nemesis, "membership") && len(s.ids) >= 5 {
+			s.react.p = 0 // the choreography alone decides
+			s.confStrike = newConfStrike(s)
+			s.confStrike.start()
+			return false
+		}
 		return true
 	}
 	s.react.p = 0 // the choreography alone decides the partitions
@@ -148,6 +159,12 @@ func (s *Simulator) End() {
 // strike applies an action of the simulator's own nemeses, if the
 // workload phase is on.
 func (s *Simulator) strike(a nemesis.Action) {
+	if s.memberBusy {
+		// The nemesis acts one action at a time, and a membership change
+		// takes time: this one waits for it.
+		s.clock.after(int64(time.Millisecond), func() { s.strike(a) })
+		return
+	}
 	if a.F == "partition" || a.F == "heal" {
 		s.reactiveCut = false
 	}
@@ -191,12 +208,23 @@ func (s *Simulator) leader() string {
 	return harness.LeaderOf(nodes, sts, ok)
 }
 
+// node finds the slot hosting member id now; nil if none does.
 func (s *Simulator) node(id raft.NodeID) *simNode {
-	i := slices.Index(s.ids, id)
-	if i < 0 {
-		return nil
+	for _, n := range s.nodes {
+		if n.id == id {
+			return n
+		}
 	}
-	return s.nodes[i]
+	return nil
+}
+
+// slotOf names the slot hosting member id ("" for no member), or the
+// ID itself if no slot hosts it any more.
+func (s *Simulator) slotOf(id raft.NodeID) string {
+	if n := s.node(id); n != nil {
+		return n.name
+	}
+	return string(id)
 }
 
 func (s *Simulator) everyTick(offset int64, n *simNode) {

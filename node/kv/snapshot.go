@@ -7,33 +7,50 @@ import (
 	"slices"
 )
 
-// snapshotVersion is the first byte of every snapshot.
-const snapshotVersion = 1
+// The first byte of every snapshot is its format version. Version 2
+// adds the membership (address book and removed IDs); a state without
+// any is still written as version 1, so clusters that never change
+// membership keep producing the bytes they always did, and an old
+// snapshot loads with no membership.
+const (
+	snapshotV1      = 1
+	snapshotVersion = 2
+)
 
-// Smallest encodings of one register (key length, 1-byte key, value) and one
+// Smallest encodings of one register (key length, 1-byte key, value), one
 // session (client length, 1-byte client, seq, index, status, value, flags),
+// one member (ID length, 1-byte ID, address length) and one removed ID,
 // used to reject counts the input cannot hold before allocating for them.
 const (
 	minRegisterLen = 3
 	minSessionLen  = 7
+	minMemberLen   = 3
+	minRemovedLen  = 2
 )
 
 // flagPresent is bit 0 of a cached result's flags byte.
 const flagPresent = 1
 
-// Snapshot encodes the whole state in format version 1:
+// Snapshot encodes the whole state:
 //
 //	version(1) applied(uvarint)
 //	nregs(uvarint)     { key(str) value(varint) }            keys ascending
 //	nsessions(uvarint) { client(str) seq(uvarint) index(uvarint)
 //	                     status(1) value(varint) flags(1) }   clients ascending
+//	version 2 only:
+//	nmembers(uvarint)  { id(str) addr(str) }                 ids ascending
+//	nremoved(uvarint)  { id(str) }                           ids ascending
 //
-// Keys and clients are sorted, so equal states give identical bytes.
+// Keys, clients and IDs are sorted, so equal states give identical bytes.
 func (s *Store) Snapshot() []byte {
 	keys := slices.Sorted(maps.Keys(s.regs))
 	clients := slices.Sorted(maps.Keys(s.sessions))
 	b := make([]byte, 0, 1+binary.MaxVarintLen64*3+len(keys)*16+len(clients)*32)
-	b = append(b, snapshotVersion)
+	version := byte(snapshotV1)
+	if len(s.addrs) > 0 || len(s.removed) > 0 {
+		version = snapshotVersion
+	}
+	b = append(b, version)
 	b = binary.AppendUvarint(b, s.applied)
 	b = binary.AppendUvarint(b, uint64(len(keys)))
 	for _, k := range keys {
@@ -54,6 +71,20 @@ func (s *Store) Snapshot() []byte {
 		}
 		b = append(b, flags)
 	}
+	if version == snapshotV1 {
+		return b
+	}
+	ids := slices.Sorted(maps.Keys(s.addrs))
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	for _, id := range ids {
+		b = appendString(b, id)
+		b = appendString(b, s.addrs[id])
+	}
+	removed := s.RemovedIDs()
+	b = binary.AppendUvarint(b, uint64(len(removed)))
+	for _, id := range removed {
+		b = appendString(b, id)
+	}
 	return b
 }
 
@@ -66,8 +97,9 @@ func (s *Store) Snapshot() []byte {
 // unchanged.
 func (s *Store) Restore(b []byte) error {
 	d := decoder{what: "snapshot", b: b}
-	if v := d.readByte("version"); d.err == nil && v != snapshotVersion {
-		d.failf("version", "unsupported version %d", v)
+	version := d.readByte("version")
+	if d.err == nil && version != snapshotV1 && version != snapshotVersion {
+		d.failf("version", "unsupported version %d", version)
 	}
 	applied := d.readUvarint("applied index")
 
@@ -107,6 +139,13 @@ func (s *Store) Restore(b []byte) error {
 		}
 		list = append(list, x)
 	}
+	addrs, removed := make(map[string]string), make(map[string]bool)
+	if version == snapshotVersion {
+		addrs, removed = d.members()
+		if d.err == nil && len(addrs) == 0 && len(removed) == 0 {
+			d.failf("version", "version 2 without membership (written as version 1)")
+		}
+	}
 	if err := d.finish(); err != nil {
 		return err
 	}
@@ -125,6 +164,7 @@ func (s *Store) Restore(b []byte) error {
 	}
 
 	s.applied, s.regs = applied, regs
+	s.addrs, s.removed = addrs, removed
 	s.sessions = make(map[string]*session, len(list))
 	s.oldest, s.newest = nil, nil
 	for _, x := range list {
@@ -149,4 +189,30 @@ func validCached(r Result, flags byte) bool {
 		return false
 	}
 	return true
+}
+
+// members reads the membership part of a version 2 snapshot.
+func (d *decoder) members() (map[string]string, map[string]bool) {
+	n := d.count("member count", minMemberLen)
+	addrs := make(map[string]string, n)
+	prev := ""
+	for i := 0; i < n && d.err == nil; i++ {
+		id := d.readString("member id", MaxNodeIDLen)
+		addr := d.readString("member address", MaxAddrLen)
+		if d.err == nil && (id == "" || (i > 0 && id <= prev)) {
+			d.failf("member id", "member %q is empty or not above the previous member %q", id, prev)
+		}
+		addrs[id], prev = addr, id
+	}
+	n = d.count("removed count", minRemovedLen)
+	removed := make(map[string]bool, n)
+	prev = ""
+	for i := 0; i < n && d.err == nil; i++ {
+		id := d.readString("removed id", MaxNodeIDLen)
+		if d.err == nil && (id == "" || (i > 0 && id <= prev)) {
+			d.failf("removed id", "removed %q is empty or not above the previous removed ID %q", id, prev)
+		}
+		removed[id], prev = true, id
+	}
+	return addrs, removed
 }

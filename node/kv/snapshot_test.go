@@ -45,8 +45,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		orig.Apply(uint64(2*i+1), c) // gaps in the index are allowed
 	}
 	snap := orig.Snapshot()
-	if snap[0] != snapshotVersion {
-		t.Fatalf("first byte %d, want version %d", snap[0], snapshotVersion)
+	if snap[0] != snapshotV1 {
+		t.Fatalf("first byte %d, want version %d (no membership)", snap[0], snapshotV1)
 	}
 	restored := New(opts)
 	restored.Apply(1, write("z", 1, "stale", 1)) // replaced wholesale
@@ -128,7 +128,8 @@ func TestRestoreRejects(t *testing.T) {
 		check(fmt.Sprintf("truncated to %d", i), valid[:i])
 	}
 	check("trailing byte", append(bytes.Clone(valid), 0))
-	check("version 2", append([]byte{2}, valid[1:]...))
+	check("version 2 without its membership part", append([]byte{2}, valid[1:]...))
+	check("version 3", append([]byte{3}, valid[1:]...))
 	check("huge register count", []byte{1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	check("huge session count", []byte{1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	check("keys out of order", []byte{1, 5, 2, 1, 'b', 0, 1, 'a', 0, 0})
@@ -158,6 +159,7 @@ func FuzzRestore(f *testing.F) {
 		f.Add(s.Snapshot())
 	}
 	f.Add([]byte{1, 0, 0, 0})
+	f.Add([]byte{2, 3, 0, 0, 1, 2, 'n', '4', 1, 'a', 1, 2, 'n', '3'})
 	f.Add([]byte{1, 5, 0, 2, 1, 'a', 1, 4, 1, 2, 1, 1, 'b', 1, 5, 1, 2, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s := New(Options{})

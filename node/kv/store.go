@@ -93,6 +93,10 @@ type Store struct {
 	sessions map[string]*session
 	oldest   *session
 	newest   *session
+	// addrs maps member IDs to peer addresses learned from membership
+	// changes; removed holds every ID ever removed (see ApplyMember).
+	addrs   map[string]string
+	removed map[string]bool
 }
 
 // New returns an empty Store.
@@ -104,6 +108,8 @@ func New(opts Options) *Store {
 		opts:     opts,
 		regs:     make(map[string]int64),
 		sessions: make(map[string]*session),
+		addrs:    make(map[string]string),
+		removed:  make(map[string]bool),
 	}
 }
 

@@ -33,14 +33,25 @@ func (e *encoder) entry(ent Entry) {
 	e.bytes(ent.Data)
 }
 
-func (e *encoder) snapshot(s Snapshot) {
+func (e *encoder) ids(ids []NodeID) {
+	e.uvarint(uint64(len(ids)))
+	for _, id := range ids {
+		e.str(string(id))
+	}
+}
+
+// snapshot writes the voters where the member list was before learners
+// existed, and the learners after the data: on disk (optional) only when
+// there are any, so a snapshot file written before learners existed
+// decodes as one without them; in a message always.
+func (e *encoder) snapshot(s Snapshot, optional bool) {
 	e.uvarint(s.Meta.Index)
 	e.uvarint(s.Meta.Term)
-	e.uvarint(uint64(len(s.Meta.Peers)))
-	for _, p := range s.Meta.Peers {
-		e.str(string(p))
-	}
+	e.ids(s.Meta.Conf.Voters)
 	e.bytes(s.Data)
+	if !optional || len(s.Meta.Conf.Learners) > 0 {
+		e.ids(s.Meta.Conf.Learners)
+	}
 }
 
 type decoder struct {
@@ -121,22 +132,36 @@ func (d *decoder) entry() Entry {
 	e.Term = d.uvarint()
 	e.Index = d.uvarint()
 	e.Type = EntryType(d.byte())
-	if e.Type > EntryNoop {
+	if e.Type > EntryConfChange {
 		d.fail("unknown entry type %d", e.Type)
 	}
 	e.Data = d.bytes(len(d.b))
 	return e
 }
 
-func (d *decoder) snapshot() Snapshot {
+func (d *decoder) ids() []NodeID {
+	n := d.count(1)
+	var out []NodeID
+	for i := 0; i < n && d.err == nil; i++ {
+		out = append(out, NodeID(d.str(maxIDLen)))
+	}
+	return out
+}
+
+// snapshot reads what encoder.snapshot wrote; optional learners end the
+// buffer when present.
+func (d *decoder) snapshot(optional bool) Snapshot {
 	var s Snapshot
 	s.Meta.Index = d.uvarint()
 	s.Meta.Term = d.uvarint()
-	n := d.count(1)
-	for i := 0; i < n && d.err == nil; i++ {
-		s.Meta.Peers = append(s.Meta.Peers, NodeID(d.str(maxIDLen)))
-	}
+	s.Meta.Conf.Voters = d.ids()
 	s.Data = d.bytes(len(d.b))
+	if !optional || (d.err == nil && d.off < len(d.b)) {
+		s.Meta.Conf.Learners = d.ids()
+	}
+	if d.err == nil && !s.Meta.Conf.valid() {
+		d.fail("snapshot configuration not sorted and disjoint: %v", s.Meta.Conf)
+	}
 	return s
 }
 
@@ -183,14 +208,14 @@ func UnmarshalHardState(b []byte) (HardState, error) {
 // MarshalSnapshot appends the encoding of s to b.
 func MarshalSnapshot(b []byte, s Snapshot) []byte {
 	enc := encoder{b: b}
-	enc.snapshot(s)
+	enc.snapshot(s, true)
 	return enc.b
 }
 
 // UnmarshalSnapshot decodes a snapshot that fills all of b.
 func UnmarshalSnapshot(b []byte) (Snapshot, error) {
 	d := decoder{b: b}
-	s := d.snapshot()
+	s := d.snapshot(true)
 	return s, d.finish()
 }
 
@@ -219,7 +244,7 @@ func MarshalMessage(b []byte, m Message) []byte {
 		enc.entry(e)
 	}
 	if m.Snapshot != nil {
-		enc.snapshot(*m.Snapshot)
+		enc.snapshot(*m.Snapshot, false)
 	}
 	enc.bytes(m.Context)
 	return enc.b
@@ -257,7 +282,7 @@ func UnmarshalMessage(b []byte) (Message, error) {
 		m.Entries = append(m.Entries, d.entry())
 	}
 	if flags&2 != 0 {
-		s := d.snapshot()
+		s := d.snapshot(false)
 		m.Snapshot = &s
 	}
 	m.Context = d.bytes(len(d.b))

@@ -21,12 +21,79 @@ type raftLog struct {
 	// not yet persisted and applied.
 	pending *Snapshot
 
+	// baseConf is the configuration at snapshot.Meta.Index: the
+	// snapshot's, or the bootstrap one (empty for a joining node). confs
+	// lists the conf entries of entries, in order: a configuration takes
+	// effect as soon as its entry is in the log, and is undone when a
+	// truncation removes it (thesis §4.1).
+	baseConf ConfState
+	confs    []confAt
+
 	stabled uint64 // last index handed to the driver to persist
 	// durable is the last index reported on disk (async storage writes):
 	// a truncation below it takes it back.
 	durable   uint64
 	committed uint64
 	applied   uint64
+}
+
+// confAt is the configuration set by the conf entry at index.
+type confAt struct {
+	index uint64
+	conf  ConfState
+}
+
+// conf is the configuration in force: the latest in the log.
+func (l *raftLog) conf() ConfState {
+	if n := len(l.confs); n > 0 {
+		return l.confs[n-1].conf
+	}
+	return l.baseConf
+}
+
+// lastConfIndex is the index of the last conf entry in the log (0: none
+// after the snapshot).
+func (l *raftLog) lastConfIndex() uint64 {
+	if n := len(l.confs); n > 0 {
+		return l.confs[n-1].index
+	}
+	return 0
+}
+
+// confAt returns the configuration in force at index i (>= the snapshot's).
+func (l *raftLog) confAt(i uint64) ConfState {
+	for k := len(l.confs) - 1; k >= 0; k-- {
+		if l.confs[k].index <= i {
+			return l.confs[k].conf
+		}
+	}
+	return l.baseConf
+}
+
+// trackConfs records the configurations of the conf entries among ents,
+// which were just appended.
+func (l *raftLog) trackConfs(ents []Entry) {
+	for _, e := range ents {
+		if e.Type == EntryConfChange {
+			l.confs = append(l.confs, confAt{index: e.Index, conf: confOfEntry(e, l.conf())})
+		}
+	}
+}
+
+// confOfEntry is the configuration a conf entry sets: the one its leader
+// recorded, or, for bare change data, the change applied to prev. Data
+// that does not decode changes nothing (step and NewRawNode refuse it).
+func confOfEntry(e Entry, prev ConfState) ConfState {
+	cc, cs, err := UnmarshalConfEntry(e.Data)
+	if err != nil {
+		return prev
+	}
+	if cs.IsEmpty() {
+		if cs, err = prev.Apply(cc); err != nil {
+			return prev
+		}
+	}
+	return cs
 }
 
 func (l *raftLog) firstIndex() uint64 { return l.snapshot.Meta.Index + 1 }
@@ -99,6 +166,10 @@ func (l *raftLog) append(ents ...Entry) {
 	// Appending in place is safe: every slice handed out of the log
 	// (slice, unstable, compact) is a copy.
 	l.entries = append(l.entries[:keep], ents...)
+	for n := len(l.confs); n > 0 && l.confs[n-1].index >= first; n-- {
+		l.confs = l.confs[:n-1]
+	}
+	l.trackConfs(ents)
 	if l.stabled >= first {
 		l.stabled = first - 1
 	}
@@ -160,6 +231,14 @@ func (l *raftLog) commitTo(i uint64) {
 
 // restore replaces the log by a snapshot from the leader.
 func (l *raftLog) restore(s Snapshot) {
+	if !s.Meta.Conf.IsEmpty() {
+		// (A snapshot from before configurations were recorded in it
+		// keeps the one we have.)
+		l.baseConf = s.Meta.Conf.clone()
+	} else {
+		l.baseConf = l.conf()
+	}
+	l.confs = nil
 	l.snapshot = s
 	l.entries = nil
 	l.committed = s.Meta.Index
@@ -171,7 +250,7 @@ func (l *raftLog) restore(s Snapshot) {
 
 // compact discards entries up to and including i, which the driver has
 // captured in a snapshot carrying data.
-func (l *raftLog) compact(i uint64, data []byte, peers []NodeID) (Snapshot, error) {
+func (l *raftLog) compact(i uint64, data []byte) (Snapshot, error) {
 	if i <= l.snapshot.Meta.Index {
 		return Snapshot{}, fmt.Errorf("raft: compact %d: already compacted to %d", i, l.snapshot.Meta.Index)
 	}
@@ -182,7 +261,14 @@ func (l *raftLog) compact(i uint64, data []byte, peers []NodeID) (Snapshot, erro
 	if err != nil {
 		return Snapshot{}, err
 	}
-	s := Snapshot{Meta: SnapshotMeta{Index: i, Term: t, Peers: peers}, Data: data}
+	conf := l.confAt(i)
+	s := Snapshot{Meta: SnapshotMeta{Index: i, Term: t, Conf: conf.clone()}, Data: data}
+	l.baseConf = conf
+	k := 0
+	for k < len(l.confs) && l.confs[k].index <= i {
+		k++
+	}
+	l.confs = append([]confAt(nil), l.confs[k:]...)
 	l.entries = append([]Entry(nil), l.entries[i-l.firstIndex()+1:]...)
 	l.snapshot = s
 	return s, nil

@@ -8,9 +8,15 @@ import (
 	"slices"
 )
 
-// ErrProposalDropped is returned when a proposal cannot be accepted now
-// (no known leader): it surely was not appended anywhere.
-var ErrProposalDropped = errors.New("raft: proposal dropped: no leader")
+// ErrProposalDropped is returned (wrapped, with the reason) when a proposal
+// cannot be accepted now: no known leader, or a leadership transfer in
+// progress. It surely was not appended anywhere.
+var ErrProposalDropped = errors.New("raft: proposal dropped")
+
+var (
+	errNoLeader     = fmt.Errorf("%w: no leader", ErrProposalDropped)
+	errTransferring = fmt.Errorf("%w: leadership transfer in progress", ErrProposalDropped)
+)
 
 // Unsafe switches off one safety mechanism each, to prove that the test
 // harness catches the resulting bugs. Never set them in production.
@@ -20,15 +26,23 @@ type Unsafe struct {
 	CommitPriorTerm bool
 	// VoteAnyLog grants votes without the election restriction (§5.4.1).
 	VoteAnyLog bool
+	// ConfigBeforeNoop lets a leader propose a configuration change before
+	// an entry of its term is committed: the single-server change bug
+	// (Ongaro, raft-dev 2015) that can elect two leaders in one term.
+	ConfigBeforeNoop bool
 }
 
 // Config configures a node. Restored state (HardState, Snapshot, Entries)
 // comes from stable storage on restart and is empty on first start.
 type Config struct {
 	ID NodeID
-	// Peers lists every member including ID. A restored snapshot's
-	// membership takes precedence.
+	// Peers is the bootstrap voter set, including ID. The configuration of
+	// a restored snapshot or log takes precedence.
 	Peers []NodeID
+	// Join starts a node with no configuration (an empty data dir, joining
+	// an existing cluster): it learns one from the leader's log or
+	// snapshot and never campaigns until it is a voter. Peers is ignored.
+	Join bool
 	// ElectionTick is the election timeout in ticks; a follower waits a
 	// random time in [ElectionTick, 2*ElectionTick) before campaigning.
 	ElectionTick int
@@ -72,17 +86,23 @@ func (c *Config) validate() error {
 	if c.HeartbeatTick <= 0 || c.ElectionTick <= c.HeartbeatTick {
 		return fmt.Errorf("raft: config: need 0 < HeartbeatTick (%d) < ElectionTick (%d)", c.HeartbeatTick, c.ElectionTick)
 	}
-	peers := c.Peers
-	if len(c.Snapshot.Meta.Peers) > 0 {
-		peers = c.Snapshot.Meta.Peers
+	// A node bootstraps as one of Peers; restored state may since have
+	// made it a learner or removed it, which it simply obeys.
+	if !c.Join && !slices.Contains(c.Peers, c.ID) {
+		return fmt.Errorf("raft: config: ID %q not among peers %v", c.ID, c.Peers)
 	}
-	if !slices.Contains(peers, c.ID) {
-		return fmt.Errorf("raft: config: ID %q not among peers %v", c.ID, peers)
+	if !c.Snapshot.Meta.Conf.valid() {
+		return fmt.Errorf("raft: config: snapshot configuration not sorted and disjoint: %v", c.Snapshot.Meta.Conf)
 	}
 	next := c.Snapshot.Meta.Index + 1
 	for _, e := range c.Entries {
 		if e.Index != next {
 			return fmt.Errorf("raft: config: restored entries not contiguous: got index %d, want %d", e.Index, next)
+		}
+		if e.Type == EntryConfChange {
+			if _, _, err := UnmarshalConfEntry(e.Data); err != nil {
+				return fmt.Errorf("raft: config: restored conf entry %d: %w", e.Index, err)
+			}
 		}
 		next++
 	}
@@ -94,13 +114,16 @@ func (c *Config) validate() error {
 
 // raft is the protocol state of one node.
 type raft struct {
-	id    NodeID
-	peers []NodeID // sorted, includes id
-	term  uint64
-	vote  NodeID
-	lead  NodeID
-	state StateType
-	log   raftLog
+	id NodeID
+	// conf is the configuration in force (the log's latest) and members
+	// its voters and learners, sorted: whom a leader replicates to.
+	conf    ConfState
+	members []NodeID
+	term    uint64
+	vote    NodeID
+	lead    NodeID
+	state   StateType
+	log     raftLog
 
 	prs   map[NodeID]*progress
 	votes map[NodeID]bool
@@ -117,6 +140,10 @@ type raft struct {
 	maxInflight          int
 	maxApplyBytes        int
 	unsafe               Unsafe
+
+	// transferee is the voter a leadership transfer hands over to; while
+	// set, the leader takes no proposals (thesis §3.10).
+	transferee NodeID
 
 	reads readIndexQueue
 	// appendDue and readRoundDue ask for one append per follower and one
@@ -139,13 +166,12 @@ func newRaft(c Config) (*raft, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	peers := c.Peers
-	if len(c.Snapshot.Meta.Peers) > 0 {
-		peers = c.Snapshot.Meta.Peers
+	base := c.Snapshot.Meta.Conf.clone()
+	if base.IsEmpty() && !c.Join {
+		base.Voters = slices.Clone(c.Peers)
+		slices.Sort(base.Voters)
+		base.Voters = slices.Compact(base.Voters)
 	}
-	peers = slices.Clone(peers)
-	slices.Sort(peers)
-	peers = slices.Compact(peers)
 	rnd := c.Rand
 	if rnd == nil {
 		h := fnv.New64a()
@@ -154,7 +180,6 @@ func newRaft(c Config) (*raft, error) {
 	}
 	r := &raft{
 		id:            c.ID,
-		peers:         peers,
 		electionTick:  c.ElectionTick,
 		heartbeatTick: c.HeartbeatTick,
 		rand:          rnd,
@@ -169,6 +194,9 @@ func newRaft(c Config) (*raft, error) {
 	}
 	r.log.snapshot = c.Snapshot
 	r.log.entries = slices.Clone(c.Entries)
+	r.log.baseConf = base
+	r.log.trackConfs(r.log.entries)
+	r.syncConf()
 	r.log.stabled = r.log.lastIndex()
 	r.log.durable = r.log.lastIndex()
 	r.log.committed = max(c.HardState.Commit, c.Snapshot.Meta.Index)
@@ -187,7 +215,10 @@ func orDefault(v, d int) int {
 
 // voters is the configuration whose majorities decide elections, commits,
 // reads and CheckQuorum.
-func (r *raft) voters() majority { return majority(r.peers) }
+func (r *raft) voters() majority { return majority(r.conf.Voters) }
+
+// isVoter reports whether we vote (and may campaign) in our configuration.
+func (r *raft) isVoter() bool { return r.conf.IsVoter(r.id) }
 
 // flushDue sends what appendDue and readRoundDue asked for.
 func (r *raft) flushDue() {
@@ -247,11 +278,22 @@ func (r *raft) reset(term uint64) {
 	r.randomizedTimeout = r.electionTick + r.rand.IntN(r.electionTick)
 	r.votes = make(map[NodeID]bool)
 	r.appendDue, r.readRoundDue = false, false
-	for _, id := range r.peers {
-		r.prs[id] = &progress{next: r.log.lastIndex() + 1, maxInflight: r.maxInflight}
+	r.transferee = None
+	r.prs = make(map[NodeID]*progress, len(r.members)+1)
+	for _, id := range r.members {
+		r.prs[id] = r.newProgress()
+	}
+	// Our own progress exists even when we are not a member (a leader
+	// that removed itself): it tracks what our disk holds.
+	if r.prs[r.id] == nil {
+		r.prs[r.id] = r.newProgress()
 	}
 	r.prs[r.id].match = r.selfMatch()
 	r.droppedReads = append(r.droppedReads, r.reads.drain()...)
+}
+
+func (r *raft) newProgress() *progress {
+	return &progress{next: r.log.lastIndex() + 1, maxInflight: r.maxInflight}
 }
 
 func (r *raft) becomeFollower(term uint64, lead NodeID) {
@@ -297,6 +339,7 @@ func (r *raft) appendEntry(es ...Entry) (uint64, uint64) {
 		es[i].Index = last + 1 + uint64(i)
 	}
 	r.log.append(es...)
+	r.syncConf()
 	if !r.asyncWrites {
 		// The driver persists this before it steps any acknowledgement.
 		r.prs[r.id].maybeUpdate(r.log.lastIndex())
@@ -337,7 +380,11 @@ func (r *raft) tick() {
 	r.electionElapsed++
 	if r.electionElapsed >= r.randomizedTimeout {
 		r.electionElapsed = 0
-		r.hup()
+		// A learner, a removed node or one still joining never campaigns
+		// (thesis §4.2.1, §4.2.2).
+		if r.isVoter() {
+			r.hup()
+		}
 	}
 }
 
@@ -355,6 +402,9 @@ func (r *raft) tickLeader() {
 	}
 	if r.electionElapsed >= r.electionTick {
 		r.electionElapsed = 0
+		// A transfer that did not finish within an election timeout has
+		// failed (the target is down or slow): take proposals again.
+		r.transferee = None
 		if r.checkQuorum && !r.quorumActive() {
 			// CheckQuorum: a leader that has not heard from a majority
 			// within an election timeout steps down, so a partitioned
@@ -379,17 +429,19 @@ func (r *raft) quorumActive() bool {
 
 // hup starts an election (or a pre-election).
 func (r *raft) hup() {
-	if r.state == StateLeader {
+	if r.state == StateLeader || !r.isVoter() {
 		return
 	}
-	if r.preVote {
-		r.campaign(true)
-	} else {
-		r.campaign(false)
-	}
+	r.campaign(r.preVote, false)
 }
 
-func (r *raft) campaign(pre bool) {
+// transferContext marks the MsgVote of a campaign started by
+// MsgTimeoutNow.
+var transferContext = []byte("transfer")
+
+// campaign starts a pre-election or an election; a transfer's campaign
+// skips the pre-election and asks voters to ignore their leader lease.
+func (r *raft) campaign(pre, transfer bool) {
 	var term uint64
 	var typ MessageType
 	if pre {
@@ -402,9 +454,13 @@ func (r *raft) campaign(pre bool) {
 	if r.poll(r.id, true) {
 		return
 	}
-	for _, id := range r.peers {
+	var ctx []byte
+	if transfer {
+		ctx = transferContext
+	}
+	for _, id := range r.conf.Voters {
 		if id != r.id {
-			r.send(Message{Type: typ, To: id, Term: term, Index: r.log.lastIndex(), LogTerm: r.log.lastTerm()})
+			r.send(Message{Type: typ, To: id, Term: term, Index: r.log.lastIndex(), LogTerm: r.log.lastTerm(), Context: ctx})
 		}
 	}
 }
@@ -417,7 +473,7 @@ func (r *raft) poll(from NodeID, granted bool) bool {
 	switch r.voters().voteResult(r.votes) {
 	case voteWon:
 		if r.state == StatePreCandidate {
-			r.campaign(false)
+			r.campaign(false, false)
 		} else {
 			r.becomeLeader()
 			r.bcastAppend()

@@ -2,7 +2,6 @@ package raft
 
 import (
 	"errors"
-	"slices"
 )
 
 // RawNode is the public face of the Raft core. It is not safe for
@@ -48,6 +47,8 @@ func (n *RawNode) Step(m Message) error {
 func (n *RawNode) Propose(data []byte) (index, term uint64, err error) {
 	r := n.r
 	switch {
+	case r.state == StateLeader && r.transferee != None:
+		return 0, 0, errTransferring
 	case r.state == StateLeader:
 		index, term = r.appendEntry(Entry{Type: EntryNormal, Data: data})
 		r.appendDue = true
@@ -56,7 +57,7 @@ func (n *RawNode) Propose(data []byte) (index, term uint64, err error) {
 		r.step(Message{Type: MsgProp, From: r.id, Entries: []Entry{{Type: EntryNormal, Data: data}}})
 		return 0, 0, nil
 	}
-	return 0, 0, ErrProposalDropped
+	return 0, 0, errNoLeader
 }
 
 // ReadIndex requests a linearizable read point. The answer arrives as a
@@ -76,7 +77,7 @@ func (n *RawNode) Durable(index, term uint64) { n.r.durable(index, term) }
 // applied) is data, and discards the log up to there. The returned
 // snapshot must be persisted by the driver.
 func (n *RawNode) Compact(index uint64, data []byte) (Snapshot, error) {
-	return n.r.log.compact(index, data, slices.Clone(n.r.peers))
+	return n.r.log.compact(index, data)
 }
 
 // HasReady reports whether Ready would return anything.
@@ -165,6 +166,13 @@ type Status struct {
 	LastIndex uint64
 	// FirstIndex is the oldest index still in the log.
 	FirstIndex uint64
+	// Conf is the configuration in force: the latest in the log. Its
+	// slices are shared with the node (which replaces, never modifies,
+	// them): do not modify.
+	Conf ConfState
+	// Transferee is the node a leadership transfer is handing over to
+	// (None when no transfer is in progress).
+	Transferee NodeID
 }
 
 // Status returns the node's current state.
@@ -172,5 +180,23 @@ func (n *RawNode) Status() Status {
 	r := n.r
 	return Status{ID: r.id, Term: r.term, Vote: r.vote, Lead: r.lead, State: r.state,
 		Commit: r.log.committed, Applied: r.log.applied, LastIndex: r.log.lastIndex(),
-		FirstIndex: r.log.firstIndex()}
+		FirstIndex: r.log.firstIndex(), Conf: r.conf, Transferee: r.transferee}
+}
+
+// ProposeConfChange proposes a single-server membership change. On the
+// leader it returns the index and term of the conf entry; it fails with
+// ErrProposalDropped (not the leader, or a transfer in progress),
+// ErrConfChangePending, ErrNoCommitInTerm, ErrUnknownMember,
+// ErrMemberExists or ErrLastVoter. Unlike Propose, it is never forwarded:
+// the driver sends changes to the leader.
+func (n *RawNode) ProposeConfChange(cc ConfChange) (index, term uint64, err error) {
+	return n.r.proposeConfChange(cc)
+}
+
+// TransferLeader hands leadership to the voter to (thesis §3.10): the
+// leader stops accepting proposals, brings to up to date, and tells it to
+// campaign at once. The transfer is abandoned after an election timeout.
+// Errors: ErrNotLeader, ErrUnknownMember, ErrNotVoter.
+func (n *RawNode) TransferLeader(to NodeID) error {
+	return n.r.transferLeader(to)
 }

@@ -1,13 +1,15 @@
 package raft
 
-import "slices"
-
 // step handles one message from a peer (or a forwarded local request).
 func (r *raft) step(m Message) {
-	if !m.Type.Valid() || m.From == None || (m.From != r.id && r.prs[m.From] == nil) {
-		return // not from a member: ignore rather than trust it
+	// Messages from nodes outside our configuration are processed like
+	// any (thesis §4.1): a joining or lagging node must accept the
+	// leader's appends before its log names the leader, and votes and
+	// answers are counted only where a configuration says so.
+	if !m.Type.Valid() || m.From == None {
+		return
 	}
-	if !wellFormed(m, r.id) {
+	if !wellFormed(m) {
 		return // decodable but not something a correct peer sends
 	}
 	switch {
@@ -17,10 +19,11 @@ func (r *raft) step(m Message) {
 			return
 		}
 	case m.Term > r.term:
-		if (m.Type == MsgVote || m.Type == MsgPreVote) && r.inLease() {
+		if (m.Type == MsgVote || m.Type == MsgPreVote) && r.inLease() && !isTransferVote(m) {
 			// CheckQuorum: while we hear from a leader, a (pre)candidate
 			// cannot depose it; otherwise a node rejoining after a
-			// partition would disrupt a healthy cluster.
+			// partition would disrupt a healthy cluster. A leadership
+			// transfer's vote is the leader's own wish.
 			return
 		}
 		switch {
@@ -28,7 +31,7 @@ func (r *raft) step(m Message) {
 			// Pre-votes never change our term.
 		case m.Type == MsgPreVoteResp && !m.Reject:
 			// Granted pre-votes carry the term we will campaign in.
-		case m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgSnap:
+		case m.Type == MsgApp || m.Type == MsgHeartbeat || m.Type == MsgSnap || m.Type == MsgTimeoutNow:
 			r.becomeFollower(m.Term, m.From)
 		default:
 			r.becomeFollower(m.Term, None)
@@ -71,9 +74,10 @@ func (r *raft) step(m Message) {
 // from LogTerm up to the leader's term, never decreasing. The log code
 // indexes by these numbers; a gap or overlap would panic it or splice
 // stale entries back into the log. A snapshot (§7) ends at a real entry,
-// of a term no later than the leader's, and its membership includes us,
-// or the node could not restart from it.
-func wellFormed(m Message, self NodeID) bool {
+// of a term no later than the leader's, with a well-formed configuration
+// (which need not name us: the leader's snapshot may predate our joining,
+// whose conf entry follows it in the log).
+func wellFormed(m Message) bool {
 	switch m.Type {
 	case MsgApp:
 		prevTerm := m.LogTerm
@@ -81,12 +85,25 @@ func wellFormed(m Message, self NodeID) bool {
 			if e.Index != m.Index+1+uint64(i) || e.Index == 0 || e.Term < prevTerm || e.Term > m.Term {
 				return false
 			}
+			if e.Type == EntryConfChange {
+				if _, _, err := UnmarshalConfEntry(e.Data); err != nil {
+					return false
+				}
+			}
 			prevTerm = e.Term
+		}
+	case MsgProp:
+		// Configuration changes are proposed on the leader only, through
+		// the checks of ProposeConfChange.
+		for _, e := range m.Entries {
+			if e.Type != EntryNormal {
+				return false
+			}
 		}
 	case MsgSnap:
 		s := m.Snapshot
 		if s == nil || s.Meta.Index == 0 || s.Meta.Term == 0 || s.Meta.Term > m.Term ||
-			(len(s.Meta.Peers) > 0 && !slices.Contains(s.Meta.Peers, self)) {
+			!s.Meta.Conf.valid() {
 			return false
 		}
 	}
@@ -125,6 +142,10 @@ func (r *raft) stepLeader(m Message) {
 	switch m.Type {
 	case MsgProp:
 		if len(m.Entries) == 0 {
+			return
+		}
+		if r.transferee != None {
+			r.droppedProposals = append(r.droppedProposals, propContexts(m)...)
 			return
 		}
 		r.appendEntry(m.Entries...)
@@ -188,6 +209,13 @@ func (r *raft) stepFollower(m Message) {
 		r.electionElapsed = 0
 		r.lead = m.From
 		r.handleSnapshot(m)
+	case MsgTimeoutNow:
+		// Our leader hands over: campaign at once, without a
+		// pre-election, which the leader's followers would refuse while
+		// they hear from it.
+		if r.isVoter() {
+			r.campaign(false, true)
+		}
 	}
 }
 
@@ -218,6 +246,7 @@ func (r *raft) handleAppend(m Message) {
 		r.err = err
 		return
 	}
+	r.syncConf()
 	if ok {
 		r.send(Message{Type: MsgAppResp, To: m.From, Index: last})
 		return
@@ -242,11 +271,15 @@ func (r *raft) handleSnapshot(m Message) {
 		return
 	}
 	r.log.restore(s)
+	r.syncConf()
 	r.send(Message{Type: MsgAppResp, To: m.From, Index: r.log.lastIndex()})
 }
 
 func (r *raft) handleAppResp(m Message) {
 	pr := r.prs[m.From]
+	if pr == nil {
+		return // not (or no longer) a member
+	}
 	pr.recentActive = true
 	if !m.Reject && m.Index > r.log.lastIndex() {
 		// A follower acknowledges only what we sent it, and our log never
@@ -281,11 +314,14 @@ func (r *raft) handleAppResp(m Message) {
 		pr.becomeProbe()
 		pr.becomeReplicate()
 	}
+	if m.From == r.transferee {
+		r.maybeSendTimeoutNow()
+	}
 	if r.maybeCommit() {
 		// Tell everyone the new commit index, once for all the
 		// acknowledgements that arrive together.
 		r.appendDue = true
-	} else {
+	} else if r.state == StateLeader {
 		// Keep streaming while the window allows.
 		r.sendAppend(m.From, false)
 	}
@@ -293,6 +329,9 @@ func (r *raft) handleAppResp(m Message) {
 
 func (r *raft) handleHeartbeatResp(m Message) {
 	pr := r.prs[m.From]
+	if pr == nil {
+		return
+	}
 	pr.recentActive = true
 	pr.probeSent = false
 	if pr.state == replicateState && len(pr.inflight) >= pr.maxInflight {
@@ -319,11 +358,12 @@ func (r *raft) maybeCommit() bool {
 	}
 	r.log.commitTo(n)
 	r.releasePendingReads()
+	r.stepDownIfRemoved()
 	return true
 }
 
 func (r *raft) bcastAppend() {
-	for _, id := range r.peers {
+	for _, id := range r.members {
 		if id != r.id {
 			r.sendAppend(id, true)
 		}
@@ -359,7 +399,7 @@ func (r *raft) sendAppend(to NodeID, sendIfEmpty bool) {
 }
 
 func (r *raft) bcastHeartbeat(ctx []byte) {
-	for _, id := range r.peers {
+	for _, id := range r.members {
 		if id == r.id {
 			continue
 		}

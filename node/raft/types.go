@@ -13,7 +13,8 @@ type NodeID string
 // None is the empty NodeID: no vote, no known leader.
 const None NodeID = ""
 
-// EntryType distinguishes client commands from the leader's no-op.
+// EntryType distinguishes client commands, the leader's no-op and
+// membership changes.
 type EntryType uint8
 
 const (
@@ -22,6 +23,10 @@ const (
 	// EntryNoop is appended by every new leader so it can commit entries
 	// of earlier terms (paper §5.4.2, §8).
 	EntryNoop
+	// EntryConfChange carries a ConfChange (see UnmarshalConfEntry). It
+	// takes effect on a node as soon as it is in the node's log (thesis
+	// §4.1); the driver need not tell the core to apply it.
+	EntryConfChange
 )
 
 // Entry is one slot of the replicated log.
@@ -47,8 +52,8 @@ func (hs HardState) IsEmpty() bool { return hs == HardState{} }
 type SnapshotMeta struct {
 	Index uint64
 	Term  uint64
-	// Peers is the cluster membership at Index, sorted.
-	Peers []NodeID
+	// Conf is the configuration at Index.
+	Conf ConfState
 }
 
 // Snapshot is the state machine's image at Meta.Index.
@@ -77,7 +82,7 @@ const (
 	MsgProp                                 // a proposal forwarded to the leader
 	MsgReadIndex                            // a read-index request forwarded to the leader
 	MsgReadIndexResp                        // the leader's answer to MsgReadIndex
-	MsgTimeoutNow                           // reserved: leadership transfer
+	MsgTimeoutNow                           // leadership transfer: campaign now (thesis §3.10)
 	maxMessageType
 )
 
@@ -119,7 +124,9 @@ type Message struct {
 	// LogTerm of that rejection is the term at that index.
 	RejectHint uint64
 	Snapshot   *Snapshot
-	// Context carries a read request's identity through the quorum round.
+	// Context carries a read request's identity through the quorum round;
+	// on a MsgVote, transferContext marks the campaign of a leadership
+	// transfer, which voters grant despite the CheckQuorum lease.
 	Context []byte
 }
 

@@ -32,6 +32,9 @@ func (r *Replica) Process() error {
 			return err
 		}
 	}
+	if r.transfer != nil {
+		r.checkTransfer()
+	}
 	return nil
 }
 
@@ -43,6 +46,9 @@ func (r *Replica) handle(rd raft.Ready) error {
 		}
 		r.soft = *rd.SoftState
 	}
+	// Before anything is sent: the messages may be for a member these
+	// entries add.
+	r.learnEntries(rd.Entries)
 	if r.async.writer != nil {
 		r.persistAsync(rd)
 	} else if err := r.persistAndSend(rd); err != nil {
@@ -197,6 +203,11 @@ func (r *Replica) restore(s raft.Snapshot) error {
 	}
 	r.stats.Restores++
 	r.applied, r.snapIndex = s.Meta.Index, s.Meta.Index
+	r.learnStore()
+	if p := r.conf; p != nil && p.index <= s.Meta.Index {
+		r.conf = nil
+		r.answerConf(p, fmt.Errorf("%w: decided inside a snapshot from the leader", ErrOutcomeUnknown))
+	}
 	// Our proposals inside the snapshot were decided, but we cannot tell
 	// how: they may have taken effect.
 	var covered []uint64
@@ -219,6 +230,12 @@ func (r *Replica) apply(e raft.Entry) {
 	}
 	r.applied = e.Index
 	r.stats.Applied++
+	if e.Type == raft.EntryConfChange {
+		r.applyConf(e)
+	}
+	if r.conf != nil {
+		r.settleConf(e)
+	}
 	if e.Type == raft.EntryNormal && len(e.Data) > 0 {
 		cmd, err := kv.UnmarshalCommand(e.Data)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 
 	"github.com/raftcheck/raftcheck/node/kv"
@@ -32,6 +33,10 @@ type Config struct {
 	RequestIDBase uint64
 	Unsafe        Unsafe
 	Logger        *slog.Logger
+	// Addrs are the peer addresses the node was started with, reported
+	// by Members for members whose address no membership change carried
+	// (the bootstrap members).
+	Addrs map[raft.NodeID]string
 }
 
 // Replica is one raftnode's replicated state. Not safe for concurrent use:
@@ -62,6 +67,13 @@ type Replica struct {
 	deferredAge int
 	deferTicks  int
 	async       asyncState
+
+	// Membership: the one change and transfer in flight, the members'
+	// peer addresses, and the IDs that may never be added again.
+	conf       *pendingConf
+	transfer   *pendingTransfer
+	addrs      map[raft.NodeID]string
+	removedIDs map[raft.NodeID]bool
 }
 
 // New creates a replica, restoring the state machine from the snapshot in
@@ -99,6 +111,11 @@ func New(cfg Config) (*Replica, error) {
 		timeout:       cfg.RequestTimeout,
 		nextID:        cfg.RequestIDBase,
 		pending:       newPendingTable(),
+		addrs:         maps.Clone(cfg.Addrs),
+		removedIDs:    map[raft.NodeID]bool{},
+	}
+	if r.addrs == nil {
+		r.addrs = map[raft.NodeID]string{}
 	}
 	if async {
 		hs := cfg.Raft.HardState
@@ -110,6 +127,10 @@ func New(cfg Config) (*Replica, error) {
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
+	// Members learned since the bootstrap: from the snapshot, then from
+	// the conf entries after it, committed or not.
+	r.learnStore()
+	r.learnEntries(cfg.Raft.Entries)
 	if r.snapshotEvery == 0 {
 		r.snapshotEvery = 10000
 	}
@@ -127,6 +148,9 @@ func (r *Replica) Tick() {
 	r.now++
 	r.deferredAge++
 	r.rn.Tick()
+	if r.conf != nil || r.transfer != nil {
+		r.expireMembership()
+	}
 	for _, p := range r.pending.expire(r.now) {
 		if p.req.Op == OpRead {
 			r.answer(p, Response{Outcome: Fail, Reason: "timed out before the read was confirmed"})
@@ -226,7 +250,8 @@ func (r *Replica) Status() Status {
 	st := r.rn.Status()
 	return Status{ID: r.id, Role: st.State.String(), Term: st.Term, Leader: st.Lead,
 		Commit: st.Commit, Applied: r.applied, LastIndex: st.LastIndex,
-		SnapshotIndex: r.snapIndex, Pending: r.pending.len()}
+		SnapshotIndex: r.snapIndex, Pending: r.pending.len(),
+		Voters: st.Conf.Voters, Learners: st.Conf.Learners}
 }
 
 // Stats returns counters of what the replica did.

@@ -133,10 +133,15 @@ type Status struct {
 	LastIndex     uint64
 	SnapshotIndex uint64
 	Pending       int
+	// Voters and Learners: the configuration in force (the latest in
+	// the log).
+	Voters, Learners []raft.NodeID
 }
 
 // Stats counts what the replica did, for metrics.
 type Stats struct {
 	Proposals, Reads, Applied, Snapshots, Restores uint64
 	LeaderChanges                                  uint64
+	// ConfChanges counts membership changes this node proposed.
+	ConfChanges uint64
 }

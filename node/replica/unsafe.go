@@ -10,7 +10,7 @@ import (
 // UnsafeModes names the deliberate bugs of ARCHITECTURE.md, each of which
 // switches off one safety mechanism so the harness can prove it notices.
 func UnsafeModes() []string {
-	return []string{"stale-reads", "commit-prior-term", "vote-any-log", "forget-vote", "ack-before-persist", "no-dedup", "no-fsync"}
+	return []string{"stale-reads", "commit-prior-term", "vote-any-log", "forget-vote", "ack-before-persist", "no-dedup", "no-fsync", "config-before-noop"}
 }
 
 // ParseUnsafe turns a comma-separated list of mode names into the
@@ -37,6 +37,8 @@ func ParseUnsafe(names string) (Unsafe, raft.Unsafe, error) {
 			u.NoDedup = true
 		case "no-fsync":
 			u.NoFsync = true
+		case "config-before-noop":
+			ru.ConfigBeforeNoop = true
 		default:
 			return u, ru, fmt.Errorf("unknown unsafe mode %q; known: %s", mode, strings.Join(UnsafeModes(), ", "))
 		}

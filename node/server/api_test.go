@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -216,7 +217,7 @@ func TestStatus(t *testing.T) {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		want := []string{"applied", "commit", "id", "last_index", "leader", "role", "snapshot_index", "term"}
+		want := []string{"applied", "commit", "id", "last_index", "leader", "learners", "role", "snapshot_index", "term", "voters"}
 		if !slices.Equal(keys, want) {
 			t.Errorf("%s: status fields %v, want %v", n.id, keys, want)
 		}
@@ -226,6 +227,9 @@ func TestStatus(t *testing.T) {
 		}
 		if num("term") < 1 || num("commit") < 2 || num("applied") > num("commit") || num("last_index") < num("commit") {
 			t.Errorf("%s: status %v: want term >= 1, commit >= 2 (no-op and write), applied <= commit <= last_index", n.id, fields)
+		}
+		if v := fmt.Sprint(fields["voters"]); v != "[n1 n2 n3]" || fmt.Sprint(fields["learners"]) != "[]" {
+			t.Errorf("%s: voters %v learners %v, want [n1 n2 n3] and []", n.id, fields["voters"], fields["learners"])
 		}
 		role, _ := fields["role"].(string)
 		roles[role]++
@@ -283,6 +287,7 @@ func TestMetrics(t *testing.T) {
 		"raftnode_client_requests_total": "counter", "raftnode_client_request_duration_seconds": "histogram",
 		"raftnode_wal_fsyncs_total": "counter", "raftnode_snapshot_restores_total": "counter",
 		"raftnode_peer_bad_frames_total": "counter", "go_goroutines": "gauge",
+		"raftnode_voters": "gauge", "raftnode_learners": "gauge",
 	} {
 		if types[name] != typ {
 			t.Errorf("metric %s: type %q, want %q", name, types[name], typ)
@@ -291,6 +296,8 @@ func TestMetrics(t *testing.T) {
 	for sample, want := range map[string]float64{
 		"raftnode_term":      float64(st.Term),
 		"raftnode_is_leader": 1,
+		"raftnode_voters":    1,
+		"raftnode_learners":  0,
 		`raftnode_client_requests_total{op="write",outcome="ok"}`:  1,
 		`raftnode_client_requests_total{op="read",outcome="ok"}`:   1,
 		`raftnode_client_requests_total{op="cas",outcome="fail"}`:  1,

@@ -49,6 +49,17 @@ var errBadRequest = errors.New("bad request")
 // a repeated name win silently, and dec.More does not notice a stray
 // closing bracket after the value. A field absent or null stays nil.
 func decodeFields(body []byte, fields map[string]**int64) error {
+	dsts := make(map[string]any, len(fields))
+	for name, dst := range fields {
+		dsts[name] = dst
+	}
+	return decodeObject(body, dsts)
+}
+
+// decodeObject is decodeFields for fields of any type: each value of
+// fields is a pointer to a pointer (**string, **bool, ...), left nil when
+// the field is absent or null.
+func decodeObject(body []byte, fields map[string]any) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: body: "+format, append([]any{errBadRequest}, args...)...)
 	}
@@ -84,14 +95,12 @@ func decodeFields(body []byte, fields map[string]**int64) error {
 			return bad("field %q given twice", name)
 		}
 		seen[name] = true
-		var v *int64
-		if err := dec.Decode(&v); err != nil {
+		if err := dec.Decode(dst); err != nil {
 			if errors.Is(err, io.EOF) {
 				return syntax(err)
 			}
 			return bad("field %q: %v", name, err)
 		}
-		*dst = v
 	}
 	if _, err := dec.Token(); err != nil { // the closing '}'
 		return syntax(err)
@@ -161,10 +170,17 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /v1/kv/{key}/cas", s.handleCAS)
 	mux.HandleFunc("GET /v1/status", s.handleStatus)
 	mux.Handle("GET /metrics", s.metrics.handler())
+	mux.HandleFunc("GET /v1/members", s.handleMembers)
+	mux.HandleFunc("POST /v1/members", s.handleAddMember)
+	mux.HandleFunc("POST /v1/members/{id}/promote", s.handlePromote)
+	mux.HandleFunc("DELETE /v1/members/{id}", s.handleRemove)
+	mux.HandleFunc("POST /v1/leader/transfer", s.handleTransfer)
 	// The same paths without a method catch the other methods: 405 with
 	// a JSON body (ServeMux's own 405 and 404 answers are plain text).
 	for path, allow := range map[string]string{"/v1/kv/{key}": "GET, HEAD, PUT",
-		"/v1/kv/{key}/cas": "POST", "/v1/status": "GET, HEAD", "/metrics": "GET, HEAD"} {
+		"/v1/kv/{key}/cas": "POST", "/v1/status": "GET, HEAD", "/metrics": "GET, HEAD",
+		"/v1/members": "GET, HEAD, POST", "/v1/members/{id}/promote": "POST",
+		"/v1/members/{id}": "DELETE", "/v1/leader/transfer": "POST"} {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)
 			writeJSON(w, http.StatusMethodNotAllowed, opResponse{Key: r.PathValue("key"), Outcome: "fail",
@@ -178,7 +194,8 @@ func (s *Server) routes() http.Handler {
 	return mux
 }
 
-const routeList = "see GET /v1/kv/{key}, PUT /v1/kv/{key}, POST /v1/kv/{key}/cas, GET /v1/status, GET /metrics"
+const routeList = "see GET /v1/kv/{key}, PUT /v1/kv/{key}, POST /v1/kv/{key}/cas, GET /v1/status, GET /metrics, " +
+	"GET /v1/members, POST /v1/members, POST /v1/members/{id}/promote, DELETE /v1/members/{id}, POST /v1/leader/transfer"
 
 func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
 	s.operate(w, r, replica.OpRead)
@@ -274,13 +291,18 @@ type StatusBody struct {
 	Applied       uint64 `json:"applied"`
 	LastIndex     uint64 `json:"last_index"`
 	SnapshotIndex uint64 `json:"snapshot_index"`
+	// Voters and Learners: the configuration in force on this node (the
+	// latest in its log); empty on a joining node that has not learned one.
+	Voters   []string `json:"voters"`
+	Learners []string `json:"learners"`
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, _ *http.Request) {
 	st := s.Status()
 	writeJSON(w, http.StatusOK, StatusBody{ID: string(st.ID), Role: st.Role, Term: st.Term,
 		Leader: string(st.Leader), Commit: st.Commit, Applied: st.Applied,
-		LastIndex: st.LastIndex, SnapshotIndex: st.SnapshotIndex})
+		LastIndex: st.LastIndex, SnapshotIndex: st.SnapshotIndex,
+		Voters: idStrings(st.Voters), Learners: idStrings(st.Learners)})
 }
 
 func writeOp(w http.ResponseWriter, code int, out opResponse) {

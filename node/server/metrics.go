@@ -21,6 +21,8 @@ type metrics struct {
 	// them up by label on every request hashes the labels each time.
 	byOp      [replica.OpCAS + 1]prometheus.Observer
 	byOutcome [replica.OpCAS + 1][replica.Info + 1]prometheus.Counter
+	// confChanges counts membership changes committed through this node.
+	confChanges *prometheus.CounterVec
 }
 
 func newMetrics(s *Server) *metrics {
@@ -35,6 +37,10 @@ func newMetrics(s *Server) *metrics {
 			Help:    "Latency of client operations as seen by the node.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}, []string{"op"}),
+		confChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "raftnode_membership_changes_total",
+			Help: "Membership changes committed through this node's API, by type.",
+		}, []string{"type"}),
 	}
 	for op := replica.OpRead; op <= replica.OpCAS; op++ {
 		m.byOp[op] = m.latency.WithLabelValues(op.String())
@@ -51,7 +57,7 @@ func newMetrics(s *Server) *metrics {
 			func() float64 { return float64(f()) })
 	}
 	stats := func() replica.Stats { return *s.stats.Load() }
-	m.reg.MustRegister(m.requests, m.latency,
+	m.reg.MustRegister(m.requests, m.latency, m.confChanges,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		gauge("raftnode_term", "Current Raft term.", func(st replica.Status) float64 { return float64(st.Term) }),
 		gauge("raftnode_commit_index", "Highest log index known committed.", func(st replica.Status) float64 { return float64(st.Commit) }),
@@ -64,6 +70,8 @@ func newMetrics(s *Server) *metrics {
 			}
 			return 0
 		}),
+		gauge("raftnode_voters", "Voters in the configuration in force.", func(st replica.Status) float64 { return float64(len(st.Voters)) }),
+		gauge("raftnode_learners", "Learners in the configuration in force.", func(st replica.Status) float64 { return float64(len(st.Learners)) }),
 		gauge("raftnode_pending_requests", "Client operations waiting for an outcome.", func(st replica.Status) float64 { return float64(st.Pending) }),
 		counter("raftnode_leader_changes_total", "Leader changes seen.", func() uint64 { return stats().LeaderChanges }),
 		counter("raftnode_proposals_total", "Writes and cas proposed.", func() uint64 { return stats().Proposals }),

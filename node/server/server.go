@@ -25,8 +25,14 @@ import (
 type Config struct {
 	ID raft.NodeID
 	// Peers maps every member, including ID, to its peer address; the
-	// node listens on its own.
-	Peers      map[raft.NodeID]string
+	// node listens on its own. Members added later are learned from the
+	// log.
+	Peers map[raft.NodeID]string
+	// Join starts the node with no configuration, to be added to a
+	// running cluster (POST /v1/members on its leader): Peers then only
+	// says how to reach the members, and the data directory must be new.
+	// Once the node has state, Join changes nothing.
+	Join       bool
 	ClientAddr string
 	DataDir    string
 	// Tick is the core's clock resolution; Heartbeat and ElectionTimeout
@@ -101,6 +107,7 @@ type Server struct {
 	cfg       Config
 	log       *slog.Logger
 	requests  chan clientCall
+	calls     chan func(*replica.Replica)
 	status    atomic.Pointer[replica.Status]
 	stats     atomic.Pointer[replica.Stats]
 	metrics   *metrics
@@ -122,7 +129,8 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, requests: make(chan clientCall, 1024)}
+	s := &Server{cfg: cfg, log: cfg.Logger, requests: make(chan clientCall, 1024),
+		calls: make(chan func(*replica.Replica), 16)}
 	s.status.Store(&replica.Status{ID: cfg.ID, Role: "follower"})
 	s.stats.Store(&replica.Stats{})
 	return s, nil
@@ -163,7 +171,7 @@ func (s *Server) Run(ctx context.Context) error {
 	writer := newDiskWriter(st, tr)
 	defer writer.close()
 	rep, err := replica.New(replica.Config{
-		Raft: raft.Config{ID: s.cfg.ID, Peers: peers,
+		Raft: raft.Config{ID: s.cfg.ID, Peers: peers, Join: s.cfg.Join,
 			ElectionTick: ticks(s.cfg.ElectionTimeout), HeartbeatTick: ticks(s.cfg.Heartbeat),
 			HardState: state.HardState, Snapshot: state.Snapshot, Entries: state.Entries,
 			Unsafe: s.cfg.RaftUnsafe, MaxInflight: maxInflight},
@@ -172,7 +180,7 @@ func (s *Server) Run(ctx context.Context) error {
 		// Unique per start: the wall clock in nanoseconds, shifted so the
 		// per-request counter never reaches the next start's range.
 		RequestIDBase: uint64(time.Now().UnixNano()) << 8,
-		Unsafe:        s.cfg.Unsafe, Logger: s.log,
+		Unsafe:        s.cfg.Unsafe, Logger: s.log, Addrs: s.cfg.Peers,
 	})
 	if err != nil {
 		return fmt.Errorf("start replica: %w", err)
@@ -182,7 +190,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	defer s.shutdownHTTP()
-	s.log.Info("raftnode started", "id", s.cfg.ID, "peers", s.cfg.Peers, "client", s.clientLn.Addr().String(),
+	s.log.Info("raftnode started", "id", s.cfg.ID, "peers", s.cfg.Peers, "join", s.cfg.Join, "client", s.clientLn.Addr().String(),
 		"term", state.HardState.Term, "snapshot", state.Snapshot.Meta.Index, "entries", len(state.Entries))
 	return s.loop(ctx, rep, writer)
 }
@@ -206,6 +214,8 @@ func (s *Server) loop(ctx context.Context, rep *replica.Replica, writer *diskWri
 			rep.Step(m)
 		case c := <-s.requests:
 			s.submit(rep, c)
+		case f := <-s.calls:
+			f(rep)
 		case <-writer.done:
 			seq, err := writer.result()
 			if err != nil {

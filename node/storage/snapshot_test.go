@@ -13,7 +13,7 @@ import (
 
 func snap(index, term uint64) raft.Snapshot {
 	return raft.Snapshot{
-		Meta: raft.SnapshotMeta{Index: index, Term: term, Peers: []raft.NodeID{"n1", "n2", "n3"}},
+		Meta: raft.SnapshotMeta{Index: index, Term: term, Conf: raft.ConfState{Voters: []raft.NodeID{"n1", "n2", "n3"}}},
 		Data: []byte(fmt.Sprintf("state at %d", index)),
 	}
 }

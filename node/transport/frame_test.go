@@ -75,7 +75,7 @@ func sampleMessages() []raft.Message {
 		app("n1", "n2", 9, "data"),
 		{Type: raft.MsgVoteResp, From: "a", To: "b", Term: 1, Reject: true, RejectHint: 4},
 		{Type: raft.MsgSnap, From: "n1", To: "n3", Snapshot: &raft.Snapshot{
-			Meta: raft.SnapshotMeta{Index: 5, Term: 2, Peers: []raft.NodeID{"n1", "n3"}}, Data: []byte("img")}},
+			Meta: raft.SnapshotMeta{Index: 5, Term: 2, Conf: raft.ConfState{Voters: []raft.NodeID{"n1", "n3"}}}, Data: []byte("img")}},
 		{Type: raft.MsgReadIndex, From: "n2", To: "n1", Context: []byte("ctx")},
 	}
 }

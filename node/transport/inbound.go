@@ -138,7 +138,7 @@ func (t *Transport) readHandshake(br *bufio.Reader) (raft.NodeID, error) {
 		return "", fmt.Errorf("%w: %w", errProtocol, err)
 	case to != t.cfg.ID:
 		return "", fmt.Errorf("%w: %w: %q dialed %q but this is %q", errProtocol, ErrHandshake, from, to, t.cfg.ID)
-	case t.peers[from] == nil:
+	case (*t.peers.Load())[from] == nil:
 		return "", fmt.Errorf("%w: %w: unknown peer %q", errProtocol, ErrHandshake, from)
 	}
 	return from, nil

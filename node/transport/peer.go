@@ -32,6 +32,9 @@ type peer struct {
 	queue chan raft.Message
 	rng   *rand.Rand // jitter; used only by the writer goroutine
 	buf   []byte     // scratch frame encoding, reused across messages
+	// stop ends the writer goroutine; set under the transport's mu when
+	// it starts.
+	stop context.CancelFunc
 }
 
 func newPeer(t *Transport, id raft.NodeID, addr string) *peer {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -86,13 +87,16 @@ type Stats struct {
 // Transport sends and receives raft.Messages. Its methods are safe for
 // concurrent use.
 type Transport struct {
-	cfg   Config
-	log   *slog.Logger
-	peers map[raft.NodeID]*peer
+	cfg Config
+	log *slog.Logger
+	// peers is replaced, never modified, under mu (copy on write): Send,
+	// on the hot path, reads it with one atomic load and no lock.
+	peers atomic.Pointer[peerMap]
 	recv  chan raft.Message
 
 	mu      sync.Mutex
 	ln      net.Listener
+	ctx     context.Context // the peers' parent, once started
 	cancel  context.CancelFunc
 	started bool
 	closed  atomic.Bool
@@ -136,23 +140,34 @@ func New(cfg Config) (*Transport, error) {
 	t := &Transport{
 		cfg:     cfg,
 		log:     log.With("component", "transport", "node", string(cfg.ID)),
-		peers:   make(map[raft.NodeID]*peer, len(cfg.Peers)),
 		recv:    make(chan raft.Message, cfg.QueueSize),
 		unknown: make(map[raft.NodeID]bool),
 	}
+	peers := make(peerMap, len(cfg.Peers))
 	for id, addr := range cfg.Peers {
-		if err := checkID(id); err != nil {
-			return nil, fmt.Errorf("transport: config peer %q: %w", id, err)
+		if err := t.checkPeer(id, addr); err != nil {
+			return nil, fmt.Errorf("transport: config: %w", err)
 		}
-		if id == cfg.ID {
-			return nil, fmt.Errorf("transport: config: peer %q is this node", id)
-		}
-		if addr == "" {
-			return nil, fmt.Errorf("transport: config: peer %q has no address", id)
-		}
-		t.peers[id] = newPeer(t, id, addr)
+		peers[id] = newPeer(t, id, addr)
 	}
+	t.peers.Store(&peers)
 	return t, nil
+}
+
+// peerMap is one immutable version of the peer set.
+type peerMap map[raft.NodeID]*peer
+
+func (t *Transport) checkPeer(id raft.NodeID, addr string) error {
+	if err := checkID(id); err != nil {
+		return fmt.Errorf("peer %q: %w", id, err)
+	}
+	if id == t.cfg.ID {
+		return fmt.Errorf("peer %q is this node", id)
+	}
+	if addr == "" {
+		return fmt.Errorf("peer %q has no address", id)
+	}
+	return nil
 }
 
 func checkID(id raft.NodeID) error {
@@ -183,15 +198,92 @@ func (t *Transport) Start(ctx context.Context) error {
 		}
 	}
 	t.ln, t.started = ln, true
-	ctx, t.cancel = context.WithCancel(ctx)
+	t.ctx, t.cancel = context.WithCancel(ctx)
+	ctx = t.ctx
 	// Closing the listener is what unblocks Accept.
 	context.AfterFunc(ctx, func() { _ = ln.Close() })
 	t.wg.Go(func() { t.acceptLoop(ctx, ln) })
-	for _, p := range t.peers {
-		t.wg.Go(func() { p.run(ctx) })
+	peers := *t.peers.Load()
+	for _, p := range peers {
+		t.startPeer(p)
 	}
-	t.log.Info("transport started", "addr", ln.Addr().String(), "peers", len(t.peers))
+	t.log.Info("transport started", "addr", ln.Addr().String(), "peers", len(peers))
 	return nil
+}
+
+// startPeer runs p's writer until the transport stops or p is removed.
+// Called with mu held, after Start.
+func (t *Transport) startPeer(p *peer) {
+	ctx, cancel := context.WithCancel(t.ctx)
+	p.stop = cancel
+	t.wg.Go(func() { p.run(ctx) })
+}
+
+// SetPeer adds a peer, or changes its address, while the transport runs:
+// membership changes teach the node addresses it was not started with.
+// Setting the address a peer already has does nothing.
+func (t *Transport) SetPeer(id raft.NodeID, addr string) error {
+	if err := t.checkPeer(id, addr); err != nil {
+		return fmt.Errorf("transport: %w", err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed.Load() {
+		return errors.New("transport: SetPeer after Close")
+	}
+	old := *t.peers.Load()
+	if p := old[id]; p != nil && p.addr == addr {
+		return nil
+	}
+	next := maps.Clone(old)
+	if p := old[id]; p != nil {
+		t.stopPeer(p)
+	}
+	p := newPeer(t, id, addr)
+	next[id] = p
+	t.peers.Store(&next)
+	delete(t.unknown, id)
+	if t.started {
+		t.startPeer(p)
+	}
+	t.log.Info("peer set", "peer", string(id), "addr", addr)
+	return nil
+}
+
+// RemovePeer forgets a peer: its queued messages are dropped, its
+// connection closed, and later messages to or from it are refused as
+// from an unknown peer. Removing an unknown peer does nothing.
+func (t *Transport) RemovePeer(id raft.NodeID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := *t.peers.Load()
+	p := old[id]
+	if p == nil {
+		return
+	}
+	next := maps.Clone(old)
+	delete(next, id)
+	t.peers.Store(&next)
+	t.stopPeer(p)
+	t.log.Info("peer removed", "peer", string(id))
+}
+
+// stopPeer ends p's writer (if it runs) and counts what it leaves queued.
+func (t *Transport) stopPeer(p *peer) {
+	if p.stop != nil {
+		p.stop()
+	}
+	t.dropped.Add(uint64(len(p.queue)))
+}
+
+// Peers returns the current peer addresses.
+func (t *Transport) Peers() map[raft.NodeID]string {
+	peers := *t.peers.Load()
+	out := make(map[raft.NodeID]string, len(peers))
+	for id, p := range peers {
+		out[id] = p.addr
+	}
+	return out
 }
 
 // Send queues each message for its m.To and returns at once. A message
@@ -203,8 +295,9 @@ func (t *Transport) Send(msgs []raft.Message) {
 		t.dropped.Add(uint64(len(msgs)))
 		return
 	}
+	peers := *t.peers.Load()
 	for _, m := range msgs {
-		p := t.peers[m.To]
+		p := peers[m.To]
 		if p == nil {
 			t.dropped.Add(1)
 			t.logUnknown(m.To)
@@ -277,7 +370,7 @@ func (t *Transport) Close() error {
 		_ = t.cfg.Listener.Close()
 	}
 	t.wg.Wait()
-	for _, p := range t.peers {
+	for _, p := range *t.peers.Load() {
 		t.dropped.Add(uint64(len(p.queue)))
 	}
 	t.log.Info("transport closed")

@@ -20,7 +20,7 @@ func TestExchangeOrdered(t *testing.T) {
 	ids := []raft.NodeID{"n1", "n2", "n3"}
 	trs := cluster(t, Config{}, ids...)
 	snap := &raft.Snapshot{
-		Meta: raft.SnapshotMeta{Index: 250, Term: 2, Peers: ids},
+		Meta: raft.SnapshotMeta{Index: 250, Term: 2, Conf: raft.ConfState{Voters: ids}},
 		Data: bytes.Repeat([]byte("snapshot"), 3<<20/8),
 	}
 	const perPeer = 600

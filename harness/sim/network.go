@@ -217,7 +217,7 @@ func (n *network) attach(s *Simulator) {
 func (s *Simulator) transmit(from *simNode, m raft.Message, to *simNode) {
 	n := s.network()
 	i, j := slices.Index(s.ids, from.id), slices.Index(s.ids, to.id)
-	n.send(flight{m: m, to: to, from: i, link: i*len(s.ids) + j, sentAt: n.clock.now})
+	n.send(&flight{m: m, to: to, from: i, link: i*len(s.ids) + j, sentAt: n.clock.now})
 }
 
 func (n *network) latency() int64 { return n.latencyFrom(n.rng) }
@@ -245,7 +245,7 @@ func (n *network) delay(link int) int64 {
 // send carries f to its node, subject to partitions and one-way cuts
 // (checked when sent and when it arrives), loss, duplication, latency
 // and late duplication.
-func (n *network) send(f flight) {
+func (n *network) send(f *flight) {
 	n.stats.Sent++
 	if n.cut(f) {
 		return
@@ -276,21 +276,27 @@ func (n *network) send(f flight) {
 		}
 	}
 	for range copies {
-		n.clock.after(n.delay(f.link)+extra, func() { n.arrive(f) })
+		n.arriveAfter(n.delay(f.link)+extra, f)
 	}
 	if n.cfg.LateDup > 0 && n.lateRng.Float64() < n.cfg.LateDup {
 		n.stats.LateDuplicated++
 		late := int64(n.cfg.LateMin) + n.lateRng.Int64N(int64(n.cfg.LateMax-n.cfg.LateMin)+1)
-		n.clock.after(late, func() { n.arrive(f) })
+		n.arriveAfter(late, f)
 	}
+}
+
+// arriveAfter schedules f's arrival d from now. Copies of a message
+// share their flight: nothing changes it once it is sent.
+func (n *network) arriveAfter(d int64, f *flight) {
+	n.clock.after(d, func() { n.arrive(f) })
 }
 
 // arrive hands f to its node, unless its paused sender still holds it,
 // or a partition or a one-way cut stands in the way now.
-func (n *network) arrive(f flight) {
+func (n *network) arrive(f *flight) {
 	if n.frozen > 0 {
 		if ob := &n.outbox[f.from]; ob.frozen && f.sentAt >= ob.since-int64(n.cfg.OutboundWindow) {
-			ob.held = append(ob.held, f)
+			ob.held = append(ob.held, *f)
 			n.stats.OutboundHeld++
 			return
 		}
@@ -304,12 +310,13 @@ func (n *network) arrive(f flight) {
 		for len(q) > 0 && q[0].arrivedAt < n.clock.now-int64(n.cfg.RedialWindow) {
 			q = q[1:] // its sender gave up on it
 		}
-		f.arrivedAt = n.clock.now
-		n.redial[to] = append(q, f)
+		waiting := *f
+		waiting.arrivedAt = n.clock.now
+		n.redial[to] = append(q, waiting)
 		return
 	}
 	n.stats.Delivered++
-	f.to.receive(f.m)
+	f.to.receive(&f.m)
 }
 
 // restarted sends node i what waited for it, in the order it arrived:
@@ -322,18 +329,18 @@ func (n *network) restarted(i int) {
 			continue
 		}
 		n.stats.Redialed++
-		n.clock.after(n.latencyFrom(n.wxRng), func() { n.arrive(f) })
+		n.arriveAfter(n.latencyFrom(n.wxRng), &f)
 	}
 }
 
 // cut reports whether the partition in place cuts f, and holds or drops
 // it if so.
-func (n *network) cut(f flight) bool {
+func (n *network) cut(f *flight) bool {
 	if n.grudge == nil || !n.grudge.Cuts(string(f.m.From), string(f.m.To)) {
 		return false
 	}
 	if n.holds && len(n.held) < maxHeld {
-		n.held = append(n.held, f)
+		n.held = append(n.held, *f)
 		n.stats.Held++
 	} else {
 		n.stats.Cut++
@@ -341,7 +348,7 @@ func (n *network) cut(f flight) bool {
 	return true
 }
 
-func (n *network) cutOneWay(f flight) bool {
+func (n *network) cutOneWay(f *flight) bool {
 	if n.weatherOff || !n.oneWay[f.link].active(n.clock.now) {
 		return false
 	}
@@ -371,7 +378,7 @@ func (n *network) partition(g nemesis.Grudge) {
 			continue
 		}
 		n.stats.Released++
-		n.clock.after(n.releaseRng.Int64N(int64(n.cfg.ReleaseSpread)+1), func() { n.arrive(f) })
+		n.arriveAfter(n.releaseRng.Int64N(int64(n.cfg.ReleaseSpread)+1), &f)
 	}
 }
 
@@ -402,6 +409,6 @@ func (n *network) resume(i int, alive bool) {
 		return
 	}
 	for _, f := range held {
-		n.clock.after(n.latencyFrom(n.wxRng), func() { n.arrive(f) })
+		n.arriveAfter(n.latencyFrom(n.wxRng), &f)
 	}
 }

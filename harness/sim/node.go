@@ -124,9 +124,16 @@ func (n *simNode) Send(msgs []raft.Message) {
 	}
 }
 
-func (n *simNode) receive(m raft.Message) {
+// receive delivers m, which the network shares between the copies of a
+// message and never changes.
+func (n *simNode) receive(m *raft.Message) {
+	if n.up && !n.paused { // the common case, without a closure to allocate
+		n.rep.Step(*m)
+		n.process()
+		return
+	}
 	n.whenRunning(func() {
-		n.rep.Step(m)
+		n.rep.Step(*m)
 		n.process()
 	})
 }

@@ -139,8 +139,9 @@ type NetStats struct {
 	Redialed uint64
 }
 
-// flight is one message on its way.
+// flight is one message on its way; it is the event of its arrival.
 type flight struct {
+	net    *network
 	m      raft.Message
 	to     *simNode
 	from   int   // sender's node index
@@ -217,7 +218,7 @@ func (n *network) attach(s *Simulator) {
 func (s *Simulator) transmit(from *simNode, m raft.Message, to *simNode) {
 	n := s.network()
 	i, j := slices.Index(s.ids, from.id), slices.Index(s.ids, to.id)
-	n.send(&flight{m: m, to: to, from: i, link: i*len(s.ids) + j, sentAt: n.clock.now})
+	n.send(&flight{net: n, m: m, to: to, from: i, link: i*len(s.ids) + j, sentAt: n.clock.now})
 }
 
 func (n *network) latency() int64 { return n.latencyFrom(n.rng) }
@@ -287,9 +288,9 @@ func (n *network) send(f *flight) {
 
 // arriveAfter schedules f's arrival d from now. Copies of a message
 // share their flight: nothing changes it once it is sent.
-func (n *network) arriveAfter(d int64, f *flight) {
-	n.clock.after(d, func() { n.arrive(f) })
-}
+func (n *network) arriveAfter(d int64, f *flight) { n.clock.schedule(d, f) }
+
+func (f *flight) run() { f.net.arrive(f) }
 
 // arrive hands f to its node, unless its paused sender still holds it,
 // or a partition or a one-way cut stands in the way now.

@@ -118,6 +118,9 @@ type network struct {
 	// if none; linkRng draws its losses, apart from everything else.
 	degraded *nemesis.LinkFault
 	linkRng  *rand.Rand
+	// spare flights to reuse: a run sends tens of thousands of messages,
+	// and a flight each was a good part of the garbage it made.
+	spare []*flight
 }
 
 // NetStats counts what the network did.
@@ -140,13 +143,16 @@ type NetStats struct {
 }
 
 // flight is one message on its way; it is the event of its arrival.
+// Flights are recycled (network.spare) once no arrival of theirs is
+// pending: nothing else keeps a pointer to one.
 type flight struct {
-	net    *network
-	m      raft.Message
-	to     *simNode
-	from   int   // sender's node index
-	link   int   // directed link index
-	sentAt int64 // virtual time
+	net     *network
+	pending int // arrivals scheduled and not yet run
+	m       raft.Message
+	to      *simNode
+	from    int   // sender's node index
+	link    int   // directed link index
+	sentAt  int64 // virtual time
 	// arrivedAt is when it found its node down, if it waits for a redial.
 	arrivedAt int64
 }
@@ -218,7 +224,31 @@ func (n *network) attach(s *Simulator) {
 func (s *Simulator) transmit(from *simNode, m raft.Message, to *simNode) {
 	n := s.network()
 	i, j := slices.Index(s.ids, from.id), slices.Index(s.ids, to.id)
-	n.send(&flight{net: n, m: m, to: to, from: i, link: i*len(s.ids) + j, sentAt: n.clock.now})
+	f := n.newFlight(flight{m: m, to: to, from: i, link: i*len(s.ids) + j, sentAt: n.clock.now})
+	n.send(f)
+	n.done(f)
+}
+
+// newFlight returns a flight holding a copy of v, with no arrival pending.
+func (n *network) newFlight(v flight) *flight {
+	var f *flight
+	if k := len(n.spare); k > 0 {
+		f = n.spare[k-1]
+		n.spare = n.spare[:k-1]
+	} else {
+		f = new(flight)
+	}
+	*f = v
+	f.net, f.pending = n, 0
+	return f
+}
+
+// done recycles f if no arrival of it is pending.
+func (n *network) done(f *flight) {
+	if f.pending == 0 {
+		*f = flight{} // hold on to no message
+		n.spare = append(n.spare, f)
+	}
 }
 
 func (n *network) latency() int64 { return n.latencyFrom(n.rng) }
@@ -288,9 +318,22 @@ func (n *network) send(f *flight) {
 
 // arriveAfter schedules f's arrival d from now. Copies of a message
 // share their flight: nothing changes it once it is sent.
-func (n *network) arriveAfter(d int64, f *flight) { n.clock.schedule(d, f) }
+func (n *network) arriveAfter(d int64, f *flight) {
+	f.pending++
+	n.clock.schedule(d, f)
+}
 
-func (f *flight) run() { f.net.arrive(f) }
+// resend schedules the arrival of a message that waited (held by a
+// partition, a paused sender, a redial) d from now.
+func (n *network) resend(d int64, v flight) { n.arriveAfter(d, n.newFlight(v)) }
+
+// run is f's arrival. Whatever keeps the message past it (held, waiting,
+// in a paused node's backlog) keeps a copy.
+func (f *flight) run() {
+	f.pending--
+	f.net.arrive(f)
+	f.net.done(f)
+}
 
 // arrive hands f to its node, unless its paused sender still holds it,
 // or a partition or a one-way cut stands in the way now.
@@ -330,7 +373,7 @@ func (n *network) restarted(i int) {
 			continue
 		}
 		n.stats.Redialed++
-		n.arriveAfter(n.latencyFrom(n.wxRng), &f)
+		n.resend(n.latencyFrom(n.wxRng), f)
 	}
 }
 
@@ -379,7 +422,7 @@ func (n *network) partition(g nemesis.Grudge) {
 			continue
 		}
 		n.stats.Released++
-		n.arriveAfter(n.releaseRng.Int64N(int64(n.cfg.ReleaseSpread)+1), &f)
+		n.resend(n.releaseRng.Int64N(int64(n.cfg.ReleaseSpread)+1), f)
 	}
 }
 
@@ -410,6 +453,6 @@ func (n *network) resume(i int, alive bool) {
 		return
 	}
 	for _, f := range held {
-		n.arriveAfter(n.latencyFrom(n.wxRng), &f)
+		n.resend(n.latencyFrom(n.wxRng), f)
 	}
 }

@@ -46,7 +46,7 @@ func newFigure8(s *Simulator) *figure8 {
 // start begins the first round a second from now; each round schedules
 // the next until the workload phase ends.
 func (f *figure8) start() {
-	f.s.clock.after(int64(time.Second), f.tick)
+	f.s.clock.schedule(int64(time.Second), f)
 }
 
 func (f *figure8) partition(name string, groups ...[]string) {
@@ -101,8 +101,12 @@ func (f *figure8) tick() {
 		s.strike(nemesis.Action{F: "heal", Name: "figure8-abandon"})
 		f.step = 0
 	}
-	s.clock.after(next, f.tick)
+	s.clock.schedule(next, f)
 }
+
+// run is the choreography's poll as an event of its own (a method value
+// would be an allocation per poll).
+func (f *figure8) run() { f.tick() }
 
 // appended is called when a leader appends to its log. The second leader
 // is cut off alone the instant it appends: its entry stays its own.

@@ -117,6 +117,9 @@ type network struct {
 	// if none; linkRng draws its losses, apart from everything else.
 	degraded *nemesis.LinkFault
 	linkRng  *rand.Rand
+	// spare flights to reuse: a run sends tens of thousands of messages,
+	// and a flight each was a good part of the garbage it made.
+	spare []*flight
 }
 
 // NetStats counts what the network did.
@@ -138,13 +141,17 @@ type NetStats struct {
 	Redialed uint64
 }
 
-// flight is one message on its way.
+// flight is one message on its way; it is the event of its arrival.
+// Flights are recycled (network.spare) once no arrival of theirs is
+// pending: nothing else keeps a pointer to one.
 type flight struct {
-	m      raft.Message
-	to     *simNode
-	from   int   // sender's node index
-	link   int   // directed link index
-	sentAt int64 // virtual time
+	net     *network
+	pending int // arrivals scheduled and not yet run
+	m       raft.Message
+	to      *simNode
+	from    int   // sender's node index
+	link    int   // directed link index
+	sentAt  int64 // virtual time
 	// arrivedAt is when it found its node down, if it waits for a redial.
 	arrivedAt int64
 }
@@ -216,7 +223,31 @@ func (n *network) attach(s *Simulator) {
 func (s *Simulator) transmit(from *simNode, m raft.Message, to *simNode) {
 	n := s.network()
 	i, j := from.slot, to.slot
-	n.send(flight{m: m, to: to, from: i, link: i*len(s.ids) + j, sentAt: n.clock.now})
+	f := n.newFlight(flight{m: m, to: to, from: i, link: i*len(s.ids) + j, sentAt: n.clock.now})
+	n.send(f)
+	n.done(f)
+}
+
+// newFlight returns a flight holding a copy of v, with no arrival pending.
+func (n *network) newFlight(v flight) *flight {
+	var f *flight
+	if k := len(n.spare); k > 0 {
+		f = n.spare[k-1]
+		n.spare = n.spare[:k-1]
+	} else {
+		f = new(flight)
+	}
+	*f = v
+	f.net, f.pending = n, 0
+	return f
+}
+
+// done recycles f if no arrival of it is pending.
+func (n *network) done(f *flight) {
+	if f.pending == 0 {
+		*f = flight{} // hold on to no message
+		n.spare = append(n.spare, f)
+	}
 }
 
 func (n *network) latency() int64 { return n.latencyFrom(n.rng) }
@@ -244,7 +275,7 @@ func (n *network) delay(link int) int64 {
 // send carries f to its node, subject to partitions and one-way cuts
 // (checked when sent and when it arrives), loss, duplication, latency
 // and late duplication.
-func (n *network) send(f flight) {
+func (n *network) send(f *flight) {
 	n.stats.Sent++
 	if n.cut(f) {
 		return
@@ -275,21 +306,40 @@ func (n *network) send(f flight) {
 		}
 	}
 	for range copies {
-		n.clock.after(n.delay(f.link)+extra, func() { n.arrive(f) })
+		n.arriveAfter(n.delay(f.link)+extra, f)
 	}
 	if n.cfg.LateDup > 0 && n.lateRng.Float64() < n.cfg.LateDup {
 		n.stats.LateDuplicated++
 		late := int64(n.cfg.LateMin) + n.lateRng.Int64N(int64(n.cfg.LateMax-n.cfg.LateMin)+1)
-		n.clock.after(late, func() { n.arrive(f) })
+		n.arriveAfter(late, f)
 	}
+}
+
+// arriveAfter schedules f's arrival d from now. Copies of a message
+// share their flight: nothing changes it once it is sent.
+func (n *network) arriveAfter(d int64, f *flight) {
+	f.pending++
+	n.clock.schedule(d, f)
+}
+
+// resend schedules the arrival of a message that waited (held by a
+// partition, a paused sender, a redial) d from now.
+func (n *network) resend(d int64, v flight) { n.arriveAfter(d, n.newFlight(v)) }
+
+// run is f's arrival. Whatever keeps the message past it (held, waiting,
+// in a paused node's backlog) keeps a copy.
+func (f *flight) run() {
+	f.pending--
+	f.net.arrive(f)
+	f.net.done(f)
 }
 
 // arrive hands f to its node, unless its paused sender still holds it,
 // or a partition or a one-way cut stands in the way now.
-func (n *network) arrive(f flight) {
+func (n *network) arrive(f *flight) {
 	if n.frozen > 0 {
 		if ob := &n.outbox[f.from]; ob.frozen && f.sentAt >= ob.since-int64(n.cfg.OutboundWindow) {
-			ob.held = append(ob.held, f)
+			ob.held = append(ob.held, *f)
 			n.stats.OutboundHeld++
 			return
 		}
@@ -306,12 +356,13 @@ func (n *network) arrive(f flight) {
 		for len(q) > 0 && q[0].arrivedAt < n.clock.now-int64(n.cfg.RedialWindow) {
 			q = q[1:] // its sender gave up on it
 		}
-		f.arrivedAt = n.clock.now
-		n.redial[to] = append(q, f)
+		waiting := *f
+		waiting.arrivedAt = n.clock.now
+		n.redial[to] = append(q, waiting)
 		return
 	}
 	n.stats.Delivered++
-	f.to.receive(f.m)
+	f.to.receive(&f.m)
 }
 
 // restarted sends node i what waited for it, in the order it arrived:
@@ -324,18 +375,18 @@ func (n *network) restarted(i int) {
 			continue
 		}
 		n.stats.Redialed++
-		n.clock.after(n.latencyFrom(n.wxRng), func() { n.arrive(f) })
+		n.resend(n.latencyFrom(n.wxRng), f)
 	}
 }
 
 // cut reports whether the partition in place cuts f, and holds or drops
 // it if so.
-func (n *network) cut(f flight) bool {
+func (n *network) cut(f *flight) bool {
 	if n.grudge == nil || !n.grudge.Cuts(string(n.s.ids[f.from]), f.to.name) {
 		return false
 	}
 	if n.holds && len(n.held) < maxHeld {
-		n.held = append(n.held, f)
+		n.held = append(n.held, *f)
 		n.stats.Held++
 	} else {
 		n.stats.Cut++
@@ -343,7 +394,7 @@ func (n *network) cut(f flight) bool {
 	return true
 }
 
-func (n *network) cutOneWay(f flight) bool {
+func (n *network) cutOneWay(f *flight) bool {
 	if n.weatherOff || !n.oneWay[f.link].active(n.clock.now) {
 		return false
 	}
@@ -373,7 +424,7 @@ func (n *network) partition(g nemesis.Grudge) {
 			continue
 		}
 		n.stats.Released++
-		n.clock.after(n.releaseRng.Int64N(int64(n.cfg.ReleaseSpread)+1), func() { n.arrive(f) })
+		n.resend(n.releaseRng.Int64N(int64(n.cfg.ReleaseSpread)+1), f)
 	}
 }
 
@@ -404,6 +455,6 @@ func (n *network) resume(i int, alive bool) {
 		return
 	}
 	for _, f := range held {
-		n.clock.after(n.latencyFrom(n.wxRng), func() { n.arrive(f) })
+		n.resend(n.latencyFrom(n.wxRng), f)
 	}
 }

@@ -133,9 +133,17 @@ func (n *simNode) Send(msgs []raft.Message) {
 	}
 }
 
-func (n *simNode) receive(m raft.Message) {
+// receive delivers *m, which belongs to the network: what keeps it for
+// later keeps a copy.
+func (n *simNode) receive(m *raft.Message) {
+	if n.up && !n.paused { // the common case, without a closure to allocate
+		n.rep.Step(*m)
+		n.process()
+		return
+	}
+	later := *m
 	n.whenRunning(func() {
-		n.rep.Step(m)
+		n.rep.Step(later)
 		n.process()
 	})
 }

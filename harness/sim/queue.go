@@ -1,66 +1,136 @@
 package sim
 
-import "container/heap"
+// action is what an event does: a closure (fn), or anything else the
+// simulator schedules by the thousand and would rather not wrap in a
+// closure of its own (a message's flight).
+type action interface{ run() }
 
-// event is something that happens at a virtual instant. seq breaks ties
-// in scheduling order, so equal times never depend on heap internals.
-type event struct {
-	at  int64
-	seq uint64
-	fn  func()
+type fn func()
+
+func (f fn) run() { f() }
+
+// key orders an event: its virtual instant, then seq, the scheduling
+// order, so equal times never depend on heap internals. (at, seq) is
+// unique, so events come out in the same order from any correct heap.
+type key struct {
+	at   int64
+	seq  uint64
+	slot int32 // the event's action in agenda.acts
 }
 
-type eventHeap []event
-
-func (h eventHeap) Len() int { return len(h) }
-func (h eventHeap) Less(i, j int) bool {
-	if h[i].at != h[j].at {
-		return h[i].at < h[j].at
+func (k key) before(o key) bool {
+	if k.at != o.at {
+		return k.at < o.at
 	}
-	return h[i].seq < h[j].seq
+	return k.seq < o.seq
 }
-func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *eventHeap) Push(x any)   { *h = append(*h, x.(event)) }
-func (h *eventHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
+
+// agenda is a binary min-heap of pending events. It was container/heap
+// over events holding closures: that boxed every event pushed and popped,
+// and every swap while sifting wrote pointers the collector's write
+// barrier had to record. Here the heap holds only pointer-free keys and
+// each action stays in its slot from scheduling to running.
+type agenda struct {
+	heap []key
+	acts []action
+	free []int32 // slots of acts not in use
+}
+
+func (a *agenda) len() int { return len(a.heap) }
+
+func (a *agenda) push(at int64, seq uint64, act action) {
+	var slot int32
+	if n := len(a.free); n > 0 {
+		slot = a.free[n-1]
+		a.free = a.free[:n-1]
+		a.acts[slot] = act
+	} else {
+		slot = int32(len(a.acts))
+		a.acts = append(a.acts, act)
+	}
+	k := key{at: at, seq: seq, slot: slot}
+	h := append(a.heap, k)
+	i := len(h) - 1
+	for i > 0 { // sift the hole up, then fill it
+		parent := (i - 1) / 2
+		if !k.before(h[parent]) {
+			break
+		}
+		h[i] = h[parent]
+		i = parent
+	}
+	h[i] = k
+	a.heap = h
+}
+
+// pop removes the earliest event; there must be one.
+func (a *agenda) pop() (int64, action) {
+	h := a.heap
+	top := h[0]
+	last := h[len(h)-1]
+	h = h[:len(h)-1]
+	a.heap = h
+	if len(h) > 0 { // sift the hole at the root down, then fill it with last
+		i := 0
+		for {
+			c := 2*i + 1
+			if c >= len(h) {
+				break
+			}
+			if r := c + 1; r < len(h) && h[r].before(h[c]) {
+				c = r
+			}
+			if !h[c].before(last) {
+				break
+			}
+			h[i] = h[c]
+			i = c
+		}
+		h[i] = last
+	}
+	act := a.acts[top.slot]
+	a.acts[top.slot] = nil // let the collector have it
+	a.free = append(a.free, top.slot)
+	return top.at, act
 }
 
 // clock is the simulator's virtual time and its agenda.
 type clock struct {
 	now    int64
 	seq    uint64
-	agenda eventHeap
+	agenda agenda
 	ran    uint64
 }
 
-// after schedules fn d nanoseconds from now.
-func (c *clock) after(d int64, fn func()) {
+// after schedules f d nanoseconds from now.
+func (c *clock) after(d int64, f func()) { c.schedule(d, fn(f)) }
+
+// schedule schedules a d nanoseconds from now.
+func (c *clock) schedule(d int64, a action) {
 	c.seq++
-	heap.Push(&c.agenda, event{at: c.now + max(d, 0), seq: c.seq, fn: fn})
+	c.agenda.push(c.now+max(d, 0), c.seq, a)
 }
 
 // step runs the next event; false if there is none.
 func (c *clock) step() bool {
-	if len(c.agenda) == 0 {
+	if c.agenda.len() == 0 {
 		return false
 	}
-	e := heap.Pop(&c.agenda).(event)
-	c.now = e.at
-	c.ran++
-	e.fn()
+	c.run()
 	return true
 }
 
 // runUntil executes events in time order up to and including t.
 func (c *clock) runUntil(t int64) {
-	for len(c.agenda) > 0 && c.agenda[0].at <= t {
-		e := heap.Pop(&c.agenda).(event)
-		c.now = e.at
-		c.ran++
-		e.fn()
+	for c.agenda.len() > 0 && c.agenda.heap[0].at <= t {
+		c.run()
 	}
 	c.now = max(c.now, t)
+}
+
+func (c *clock) run() {
+	at, act := c.agenda.pop()
+	c.now = at
+	c.ran++
+	act.run()
 }

@@ -102,7 +102,8 @@ func (n *RawNode) Ready() Ready {
 		DroppedProposals: r.droppedProposals,
 	}
 	if ss := r.softState(); ss != n.prevSoft {
-		rd.SoftState = &ss
+		changed := ss // declared here, so that only a change is allocated
+		rd.SoftState = &changed
 	}
 	if hs := r.hardState(); hs != n.prevHard {
 		rd.HardState = hs

@@ -1,6 +1,10 @@
 package invariant
 
-import "github.com/raftcheck/raftcheck/node/raft"
+import (
+	"encoding/binary"
+
+	"github.com/raftcheck/raftcheck/node/raft"
+)
 
 // variant is one (term, previous term, data) seen at an index. Two
 // entries at one index with one term must be the same entry after the
@@ -52,16 +56,35 @@ func (r *registry) add(i uint64, nv variant) *variant {
 	return nil
 }
 
-// entryHash is FNV-1a over the entry's type and data, written out: the
-// hash.Hash interface costs more than hashing a short command.
+// entryHash hashes the entry's type, length and data eight bytes at a
+// time, a multiply and an xorshift per word (FNV-1a, a byte at a time,
+// was over a third of the checker's cost in the simulator). It only has to
+// tell apart entries proposed at one index in one term, which nothing
+// crafts to collide: any well-mixed 64-bit hash serves.
 func entryHash(e raft.Entry) uint64 {
-	const prime = 1099511628211
-	h := uint64(14695981039346656037)
-	h = (h ^ uint64(e.Type)) * prime
-	for _, b := range e.Data {
-		h = (h ^ uint64(b)) * prime
+	d := e.Data
+	h := (uint64(len(d))<<8 | uint64(e.Type)) * 0x9e3779b97f4a7c15
+	for ; len(d) >= 8; d = d[8:] {
+		h = mixWord(h ^ binary.LittleEndian.Uint64(d))
+	}
+	switch {
+	case len(d) == 0:
+	case len(e.Data) >= 8: // the last eight bytes, overlapping the words before
+		h = mixWord(h ^ binary.LittleEndian.Uint64(e.Data[len(e.Data)-8:]))
+	default:
+		var w uint64
+		for i, b := range d {
+			w |= uint64(b) << (8 * i)
+		}
+		h = mixWord(h ^ w)
 	}
 	return h | 1 // never 0, which means unknown
+}
+
+// mixWord is a bijection on 64 bits that spreads every input bit.
+func mixWord(x uint64) uint64 {
+	x *= 0xbf58476d1ce4e5b9
+	return x ^ x>>31
 }
 
 // syncLog brings the node's remembered log up to date with its view and

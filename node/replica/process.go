@@ -269,9 +269,10 @@ func resultResponse(res kv.Result) Response {
 }
 
 func (r *Replica) maybeSnapshot() error {
-	if r.applied-r.snapIndex < r.snapshotEvery {
+	if r.applied-r.snapIndex < r.snapshotEvery && !(r.snapshotDue && r.applied > r.snapIndex) {
 		return nil
 	}
+	r.snapshotDue = false
 	// Even the unsafe mode writes its deferred entries before a snapshot:
 	// the log on disk must continue the snapshot.
 	if err := r.flushDeferred(); err != nil {

@@ -119,19 +119,21 @@ func TestMembersJoinPromoteRemove(t *testing.T) {
 		t.Fatalf("a joining node learned something before it was added: %+v", st)
 	}
 
-	// A follower does not change membership itself: 503 names the leader.
+	// A request already forwarded once is not forwarded again: 503
+	// names the leader.
 	f := c.nodes[0]
 	if f == leader {
 		f = c.nodes[1]
 	}
-	r := c.call(f, "POST", "/v1/members", `{"id":"n4","peer_addr":"`+peerLn.Addr().String()+`"}`, nil)
+	add := `{"id":"n4","peer_addr":"` + peerLn.Addr().String() + `","learner":true}`
+	r := c.call(f, "POST", "/v1/members", add, map[string]string{"Raftnode-Forwarded-By": "n9"})
 	if r.code != 503 || r.body.Leader != string(leader.id) {
-		t.Fatalf("add at a follower: HTTP %d %s; want 503 naming %s", r.code, r.raw, leader.id)
+		t.Fatalf("add at a follower, marked forwarded: HTTP %d %s; want 503 naming %s", r.code, r.raw, leader.id)
 	}
-
-	r = c.call(leader, "POST", "/v1/members", `{"id":"n4","peer_addr":"`+peerLn.Addr().String()+`","learner":true}`, nil)
-	if r.code != 200 {
-		t.Fatalf("add n4: HTTP %d %s", r.code, r.raw)
+	// Any node accepts the request: a follower forwards it to the leader.
+	r = c.call(f, "POST", "/v1/members", add, nil)
+	if r.code != 200 || r.header.Get("Raftnode-Forwarded-By") != string(leader.id) {
+		t.Fatalf("add n4 through follower %s: HTTP %d %s (forwarded by %q)", f.id, r.code, r.raw, r.header.Get("Raftnode-Forwarded-By"))
 	}
 	var added server.MembersBody
 	_ = json.Unmarshal(r.raw, &added)
@@ -148,13 +150,7 @@ func TestMembersJoinPromoteRemove(t *testing.T) {
 	}
 
 	if r := c.call(f, "POST", "/v1/members/n4/promote", "", nil); r.code != 200 {
-		// Any node accepts: a follower forwards or names the leader.
-		if r.code != 503 || r.body.Leader != string(leader.id) {
-			t.Fatalf("promote at a follower: HTTP %d %s", r.code, r.raw)
-		}
-		if r := c.call(leader, "POST", "/v1/members/n4/promote", "", nil); r.code != 200 {
-			t.Fatalf("promote n4: HTTP %d %s", r.code, r.raw)
-		}
+		t.Fatalf("promote n4 through follower %s: HTTP %d %s", f.id, r.code, r.raw)
 	}
 	c.waitApplied(leader.srv.Status().Commit)
 	for _, n := range c.nodes {
@@ -163,7 +159,7 @@ func TestMembersJoinPromoteRemove(t *testing.T) {
 		}
 	}
 
-	r = c.call(leader, "POST", "/v1/leader/transfer", `{"to":"n4"}`, nil)
+	r = c.call(f, "POST", "/v1/leader/transfer", `{"to":"n4"}`, nil)
 	if r.code != 200 || n4.srv.Status().Role != "leader" {
 		t.Fatalf("transfer to n4: HTTP %d %s; n4 is %s", r.code, r.raw, n4.srv.Status().Role)
 	}

@@ -94,7 +94,7 @@ type Transport struct {
 	cancel  context.CancelFunc
 	started bool
 	closed  atomic.Bool
-	unknown map[raft.NodeID]bool // peers already logged as unknown
+	unknown map[raft.NodeID]bool   // peers already logged as unknown
 	clients map[raft.NodeID]string // client addresses peers advertised
 	wg      sync.WaitGroup
 

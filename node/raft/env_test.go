@@ -16,10 +16,14 @@ import (
 // node step is followed by its Ready being carried out at once (persist,
 // send, apply) and by the shared invariant checker.
 type env struct {
-	cfg   envConfig
-	rng   *rand.Rand
-	ids   []raft.NodeID
-	nodes map[raft.NodeID]*envNode
+	cfg envConfig
+	rng *rand.Rand
+	// ids names every node ever created, in creation order; boot are the
+	// first ones, the bootstrap configuration. Nodes added later join
+	// with no configuration (raft.Config.Join) under IDs never used
+	// before.
+	ids, boot []raft.NodeID
+	nodes     map[raft.NodeID]*envNode
 	// net holds messages in flight in send order; held ones wait aside
 	// until released.
 	net, held []raft.Message
@@ -31,6 +35,9 @@ type env struct {
 	// steps counts node steps (each followed by a check unless chk is
 	// nil, which only benchmarks do).
 	steps int
+	// changes counts the conf changes and transfers the leaders accepted,
+	// by kind, so the randomized test can show it exercised them.
+	changes map[string]int
 	// out, when set, receives what happens: messages delivered, role
 	// changes, reads answered (the scripted tests print it).
 	out *strings.Builder
@@ -60,6 +67,7 @@ type envNode struct {
 	disk    memDisk
 	applied []raft.Entry // applied[i] is index i+1; a snapshot fills a prefix with placeholders
 	down    bool
+	join    bool
 	soft    raft.SoftState
 	term    uint64
 }
@@ -89,6 +97,7 @@ func newEnv(n int, cfg envConfig, seed uint64) *env {
 	for i := 1; i <= n; i++ {
 		e.ids = append(e.ids, raft.NodeID(fmt.Sprintf("n%d", i)))
 	}
+	e.boot = slices.Clone(e.ids)
 	e.chk = invariant.New(e.ids...)
 	for _, id := range e.ids {
 		e.nodes[id] = &envNode{id: id}
@@ -113,7 +122,7 @@ func (e *env) fail(err error) {
 func (e *env) start(id raft.NodeID) {
 	tn := e.nodes[id]
 	d := &tn.disk
-	rn, err := raft.NewRawNode(raft.Config{ID: id, Peers: e.ids,
+	rn, err := raft.NewRawNode(raft.Config{ID: id, Peers: e.boot, Join: tn.join,
 		ElectionTick: e.cfg.electionTick, HeartbeatTick: e.cfg.heartbeatTick,
 		Rand:           rand.New(rand.NewPCG(e.rng.Uint64(), 1)),
 		DisablePreVote: !e.cfg.preVote, DisableCheckQuorum: !e.cfg.checkQuorum,
@@ -128,6 +137,49 @@ func (e *env) start(id raft.NodeID) {
 	// The state machine restarts from the snapshot image.
 	tn.applied = tn.applied[:min(uint64(len(tn.applied)), d.snap.Meta.Index)]
 	e.observe(id)
+}
+
+// addNode creates a node that joins with an empty log and no
+// configuration; a leader adds it with a conf change.
+func (e *env) addNode(id raft.NodeID) {
+	e.ids = append(e.ids, id)
+	e.nodes[id] = &envNode{id: id, join: true}
+	e.start(id)
+}
+
+// confChange proposes a membership change on node id.
+func (e *env) confChange(id raft.NodeID, cc raft.ConfChange) error {
+	tn := e.nodes[id]
+	if tn.down {
+		return fmt.Errorf("%s is down", id)
+	}
+	_, _, err := tn.rn.ProposeConfChange(cc)
+	e.process(id)
+	if err == nil {
+		e.count(cc.Type.String())
+	}
+	return err
+}
+
+// transfer asks node id to hand its leadership to to.
+func (e *env) transfer(id, to raft.NodeID) error {
+	tn := e.nodes[id]
+	if tn.down {
+		return fmt.Errorf("%s is down", id)
+	}
+	err := tn.rn.TransferLeader(to)
+	e.process(id)
+	if err == nil && to != id {
+		e.count("transfer")
+	}
+	return err
+}
+
+func (e *env) count(kind string) {
+	if e.changes == nil {
+		e.changes = map[string]int{}
+	}
+	e.changes[kind]++
 }
 
 // crash stops a node; what it had not persisted is gone. loseTail drops

@@ -3,6 +3,7 @@ package raft_test
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/raftcheck/raftcheck/node/raft"
@@ -23,14 +24,14 @@ func fmtMsg(m raft.Message) string {
 		}
 	case raft.MsgVote, raft.MsgPreVote:
 		fmt.Fprintf(&b, " last=%d@%d", m.Index, m.LogTerm)
+	case raft.MsgSnap:
+		fmt.Fprintf(&b, " snap=%d@%d", m.Snapshot.Meta.Index, m.Snapshot.Meta.Term)
 	case raft.MsgVoteResp, raft.MsgPreVoteResp:
 		if m.Reject {
 			b.WriteString(" reject")
 		}
 	case raft.MsgHeartbeat:
 		fmt.Fprintf(&b, " commit=%d", m.Commit)
-	case raft.MsgSnap:
-		fmt.Fprintf(&b, " snap=%d@%d", m.Snapshot.Meta.Index, m.Snapshot.Meta.Term)
 	case raft.MsgProp:
 		fmt.Fprintf(&b, " entries=%s", fmtEntries(m.Entries))
 	case raft.MsgReadIndexResp:
@@ -51,8 +52,13 @@ func fmtEntries(es []raft.Entry) string {
 	parts := make([]string, len(es))
 	for i, e := range es {
 		parts[i] = fmt.Sprintf("%d@%d", e.Index, e.Term)
-		if e.Type == raft.EntryNormal {
+		switch e.Type {
+		case raft.EntryNormal:
 			parts[i] += ":" + string(e.Data)
+		case raft.EntryConfChange:
+			if cc, err := raft.UnmarshalConfChange(e.Data); err == nil {
+				parts[i] += fmt.Sprintf(":%s(%s)", cc.Type, cc.Node)
+			}
 		}
 	}
 	return "[" + strings.Join(parts, " ") + "]"
@@ -72,9 +78,28 @@ func (e *env) fmtNode(id raft.NodeID) string {
 		ents = append(ents, ent)
 	}
 	t, _ := tn.rn.LogTerm(st.FirstIndex - 1)
-	return fmt.Sprintf("%s %s term=%d vote=%s lead=%s commit=%d applied=%d%s", id, st.State, st.Term,
-		orDash(st.Vote), orDash(st.Lead), st.Commit, st.Applied,
+	conf := ""
+	if len(st.Conf.Learners) > 0 || !slices.Equal(st.Conf.Voters, e.boot) {
+		conf = " conf=" + fmtConf(st.Conf)
+	}
+	if st.Transferee != raft.None {
+		conf += " transferee=" + string(st.Transferee)
+	}
+	return fmt.Sprintf("%s %s term=%d vote=%s lead=%s commit=%d applied=%d%s%s", id, st.State, st.Term,
+		orDash(st.Vote), orDash(st.Lead), st.Commit, st.Applied, conf,
 		fmtLog(raft.SnapshotMeta{Index: st.FirstIndex - 1, Term: t}, ents))
+}
+
+// fmtConf prints a configuration as voters, then learners marked ~.
+func fmtConf(cs raft.ConfState) string {
+	parts := make([]string, 0, len(cs.Voters)+len(cs.Learners))
+	for _, v := range cs.Voters {
+		parts = append(parts, string(v))
+	}
+	for _, l := range cs.Learners {
+		parts = append(parts, "~"+string(l))
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }
 
 // fmtLog prints a log as the term of each entry, after the snapshot.

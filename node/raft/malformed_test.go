@@ -163,10 +163,11 @@ func TestSection5_1MessageFromSelf(t *testing.T) {
 
 // §7, InstallSnapshot receiver: a snapshot replaces the log up to its last
 // included entry, which has an index and term (>= 1, and no later than the
-// leader's term), and carries the membership. One that breaks that must
-// not be installed: with Index 0 it means nothing, and one whose
-// membership leaves us out would be persisted, and then refuse to restart
-// ("ID not among peers"): a single bad frame would brick the node.
+// leader's term), and carries the configuration, sorted and disjoint. One
+// that breaks that must not be installed: with Index 0 it means nothing,
+// and a malformed configuration would be persisted and then refuse to
+// restart: a single bad frame would brick the node. (A configuration
+// without us is fine: the leader's snapshot may predate our joining.)
 func TestSection7InstallSnapshotMalformed(t *testing.T) {
 	snap := func(index, term uint64, peers ...NodeID) *Snapshot {
 		return &Snapshot{Meta: SnapshotMeta{Index: index, Term: term, Conf: ConfState{Voters: peers}}, Data: []byte("img")}
@@ -179,7 +180,7 @@ func TestSection7InstallSnapshotMalformed(t *testing.T) {
 		{"index 0", Message{Type: MsgSnap, From: "n1", To: "n2", Term: 2, Snapshot: snap(0, 1, "n1", "n2", "n3")}},
 		{"term 0", Message{Type: MsgSnap, From: "n1", To: "n2", Term: 2, Snapshot: snap(5, 0, "n1", "n2", "n3")}},
 		{"term past the leader's", Message{Type: MsgSnap, From: "n1", To: "n2", Term: 2, Snapshot: snap(5, 9, "n1", "n2", "n3")}},
-		{"membership without us", Message{Type: MsgSnap, From: "n1", To: "n2", Term: 2, Snapshot: snap(5, 2, "n1", "n3")}},
+		{"voters unsorted", Message{Type: MsgSnap, From: "n1", To: "n2", Term: 2, Snapshot: snap(5, 2, "n3", "n1", "n2")}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

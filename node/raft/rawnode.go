@@ -166,7 +166,9 @@ type Status struct {
 	LastIndex uint64
 	// FirstIndex is the oldest index still in the log.
 	FirstIndex uint64
-	// Conf is the configuration in force: the latest in the log.
+	// Conf is the configuration in force: the latest in the log. Its
+	// slices are shared with the node (which replaces, never modifies,
+	// them): do not modify.
 	Conf ConfState
 	// Transferee is the node a leadership transfer is handing over to
 	// (None when no transfer is in progress).
@@ -178,7 +180,7 @@ func (n *RawNode) Status() Status {
 	r := n.r
 	return Status{ID: r.id, Term: r.term, Vote: r.vote, Lead: r.lead, State: r.state,
 		Commit: r.log.committed, Applied: r.log.applied, LastIndex: r.log.lastIndex(),
-		FirstIndex: r.log.firstIndex(), Conf: r.conf.clone(), Transferee: r.transferee}
+		FirstIndex: r.log.firstIndex(), Conf: r.conf, Transferee: r.transferee}
 }
 
 // ProposeConfChange proposes a single-server membership change. On the

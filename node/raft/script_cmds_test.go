@@ -66,6 +66,31 @@ func (s *script) exec(cmd string, a *args, out *strings.Builder) error {
 		return s.eachNode(&args{pos: a.pos[:1]}, 1, func(id raft.NodeID) { e.readIndex(id, a.pos[1]) })
 	case "stabilize":
 		return e.stabilize()
+	case "add-node":
+		if len(a.pos) != 1 || e.nodes[raft.NodeID(a.pos[0])] != nil {
+			return fmt.Errorf("usage: add-node NEWID")
+		}
+		e.addNode(raft.NodeID(a.pos[0]))
+	case "add-learner", "promote", "remove":
+		if len(a.pos) != 2 {
+			return fmt.Errorf("usage: %s NODE TARGET", cmd)
+		}
+		typ := map[string]raft.ConfChangeType{"add-learner": raft.ConfAddLearner, "promote": raft.ConfPromote,
+			"remove": raft.ConfRemove}[cmd]
+		return s.eachNode(&args{pos: a.pos[:1]}, 1, func(id raft.NodeID) {
+			if err := e.confChange(id, raft.ConfChange{Type: typ, Node: raft.NodeID(a.pos[1])}); err != nil {
+				e.logf("%s: %v", id, err)
+			}
+		})
+	case "transfer":
+		if len(a.pos) != 2 {
+			return fmt.Errorf("usage: transfer NODE TARGET")
+		}
+		return s.eachNode(&args{pos: a.pos[:1]}, 1, func(id raft.NodeID) {
+			if err := e.transfer(id, raft.NodeID(a.pos[1])); err != nil {
+				e.logf("%s: %v", id, err)
+			}
+		})
 	case "deliver", "drop", "hold", "release":
 		return s.moveMessages(cmd, a)
 	case "partition":
@@ -156,6 +181,8 @@ func (s *script) addNodes(a *args) error {
 	for _, u := range strings.Split(a.str("unsafe", ""), ",") {
 		switch u {
 		case "":
+		case "config-before-noop":
+			cfg.unsafe.ConfigBeforeNoop = true
 		case "commit-prior-term":
 			cfg.unsafe.CommitPriorTerm = true
 		case "vote-any-log":

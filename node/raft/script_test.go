@@ -29,12 +29,15 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //
 //	add-nodes N [election=10 heartbeat=1 prevote=true checkquorum=true
 //	    max-msg-size=64 max-inflight=4 seed=1
-//	    unsafe=commit-prior-term,vote-any-log,forget-vote]
+//	    unsafe=commit-prior-term,vote-any-log,forget-vote,config-before-noop]
 //	campaign NODE
 //	tick [NODE...] [n=1] [stabilize=false]    no NODE: every node
 //	propose NODE DATA
 //	read-index NODE CTX
 //	stabilize                  deliver everything, oldest first, until quiet
+//	add-node NEWID             start a node that joins with no configuration
+//	add-learner|promote|remove NODE TARGET   propose a conf change on NODE
+//	transfer NODE TARGET       leadership transfer from NODE to TARGET
 //	deliver|drop|hold [from=NODE] [to=NODE] [type=MsgApp,...] [first-entry=I]
 //	release [filters]          held messages go back in flight
 //	partition NODE... / NODE... [/ ...]
@@ -42,7 +45,8 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //	crash NODE [lose-tail=N]   lose-tail: the disk lost its last N entries
 //	restart NODE
 //	compact NODE               snapshot at the applied index
-//	status [NODE...]           role, term, vote, leader, commit, applied, log terms
+//	status [NODE...]           role, term, vote, leader, commit, applied, log
+//	                           terms; the configuration when not the bootstrap one
 //	msgs                       messages in flight and held
 //
 // Delivered messages, role changes, reads answered or dropped and

@@ -9,7 +9,7 @@ func (r *raft) step(m Message) {
 	if !m.Type.Valid() || m.From == None {
 		return
 	}
-	if !wellFormed(m, r.id) {
+	if !wellFormed(m) {
 		return // decodable but not something a correct peer sends
 	}
 	switch {
@@ -74,9 +74,10 @@ func (r *raft) step(m Message) {
 // from LogTerm up to the leader's term, never decreasing. The log code
 // indexes by these numbers; a gap or overlap would panic it or splice
 // stale entries back into the log. A snapshot (§7) ends at a real entry,
-// of a term no later than the leader's, and its membership includes us,
-// or the node could not restart from it.
-func wellFormed(m Message, self NodeID) bool {
+// of a term no later than the leader's, with a well-formed configuration
+// (which need not name us: the leader's snapshot may predate our joining,
+// whose conf entry follows it in the log).
+func wellFormed(m Message) bool {
 	switch m.Type {
 	case MsgApp:
 		prevTerm := m.LogTerm
@@ -102,7 +103,7 @@ func wellFormed(m Message, self NodeID) bool {
 	case MsgSnap:
 		s := m.Snapshot
 		if s == nil || s.Meta.Index == 0 || s.Meta.Term == 0 || s.Meta.Term > m.Term ||
-			!s.Meta.Conf.valid() || (!s.Meta.Conf.IsEmpty() && !s.Meta.Conf.IsMember(self)) {
+			!s.Meta.Conf.valid() {
 			return false
 		}
 	}

@@ -39,6 +39,7 @@ package invariant
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/raftcheck/raftcheck/node/raft"
@@ -85,8 +86,11 @@ type Checker struct {
 	nodes   map[raft.NodeID]*nodeState
 	leaders map[uint64]raft.NodeID // term → its leader
 	seen    registry
-	// members is the cluster size given to New (0: not given).
-	members int
+	// confs are the configurations of the known-committed log, in index
+	// order: confs[0] is the bootstrap one given to New (unknown when none
+	// was given), then one per committed conf entry; unknown where a
+	// snapshot hid the entries.
+	confs []confPoint
 	// ids numbers the nodes seen, for compact references; states[i] is
 	// nodes[ids[i]].
 	ids    []raft.NodeID
@@ -101,6 +105,13 @@ type Checker struct {
 type readKey struct {
 	node raft.NodeID
 	ctx  string
+}
+
+// confPoint is the configuration set at index (known false: hidden).
+type confPoint struct {
+	index uint64
+	conf  raft.ConfState
+	known bool
 }
 
 type committedEntry struct {
@@ -133,11 +144,14 @@ type nodeState struct {
 
 type run struct{ first, term uint64 }
 
-// New returns a checker for a fresh cluster of the given members. With
-// no members named, the nodes observed so far stand for the cluster.
+// New returns a checker for a fresh cluster whose bootstrap voters are
+// members. With no members named, and no node reporting a configuration,
+// the nodes observed so far stand for the cluster.
 func New(members ...raft.NodeID) *Checker {
+	boot := raft.ConfState{Voters: slices.Clone(members)}
+	slices.Sort(boot.Voters)
 	c := &Checker{nodes: map[raft.NodeID]*nodeState{}, leaders: map[uint64]raft.NodeID{},
-		reads: map[readKey]uint64{}, members: len(members)}
+		reads: map[readKey]uint64{}, confs: []confPoint{{conf: boot, known: len(members) > 0}}}
 	for _, id := range members {
 		c.node(id)
 	}

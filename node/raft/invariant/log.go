@@ -205,6 +205,8 @@ func (c *Checker) checkCommit(ns *nodeState, st raft.Status, from uint64) error 
 		t, _ := v.LogTerm(snap)
 		c.committed.push(committedEntry{term: t, by: ns.num, step: c.step, seenIn: st.Term})
 		start = snap + 1
+		// Conf entries may hide in the snapshot.
+		c.confs = append(c.confs, confPoint{index: snap})
 	}
 	for i := start; i <= st.Commit; i++ {
 		e, ok := v.LogEntry(i)
@@ -213,40 +215,94 @@ func (c *Checker) checkCommit(ns *nodeState, st raft.Status, from uint64) error 
 				"%s commits index %d beyond its log; %s", ns.id, st.Commit, describe(ns.id, v, i))
 		}
 		c.committed.push(committedEntry{term: e.Term, hash: entryHash(e), by: ns.num, step: c.step, seenIn: st.Term})
+		if e.Type == raft.EntryConfChange {
+			c.confs = append(c.confs, c.confOf(e))
+		}
 	}
 	return nil
 }
 
+// confOf is the configuration a committed conf entry sets: the one its
+// leader recorded in it, else its change applied to the one before.
+func (c *Checker) confOf(e raft.Entry) confPoint {
+	cc, cs, err := raft.UnmarshalConfEntry(e.Data)
+	if err != nil {
+		return confPoint{index: e.Index}
+	}
+	if !cs.IsEmpty() {
+		return confPoint{index: e.Index, conf: cs, known: true}
+	}
+	prev := c.confs[len(c.confs)-1]
+	if !prev.known {
+		return confPoint{index: e.Index}
+	}
+	next, err := prev.conf.Apply(cc)
+	return confPoint{index: e.Index, conf: next, known: err == nil}
+}
+
 // checkSurvives is run when a node restarts: the last known committed
-// entry must still be held by a majority of the nodes seen (a node holds
-// it if its log has that index and term, or its snapshot covers it). A
-// node that acknowledged an entry before it was durable, and lost it in
-// the crash, breaks this.
+// entry must still be held by enough voters that no majority without it
+// can form (a node holds it if its log has that index and term, or its
+// snapshot covers it). A node that acknowledged an entry before it was
+// durable, and lost it in the crash, breaks this.
+//
+// With changing configurations, the entry was stored by a majority of the
+// configuration of the leader that committed it, and every later
+// committed configuration was stored, with it, by a majority of its own;
+// the configurations in force now are the last committed one and what
+// each node holds in its log (a single-server change apart at most, so a
+// majority of one blocks the majorities of the next). It is a loss only
+// if it leaves no such configuration blocked.
 func (c *Checker) checkSurvives(restarted raft.NodeID) error {
 	k := c.committed.len()
 	if k == 0 || c.committed.at(k-1).term == 0 {
 		return nil
 	}
 	want := *c.committed.at(k - 1)
-	// A node not observed yet may hold it: count it, so as never to
-	// report a loss we cannot see.
-	holders := 0
-	for _, ns := range c.nodes {
-		if ns.view == nil {
-			holders++
-			continue
+	holds := func(id raft.NodeID) bool {
+		ns := c.nodes[id]
+		if ns == nil || ns.view == nil {
+			// A node not observed yet may hold it: count it, so as never
+			// to report a loss we cannot see.
+			return true
 		}
 		st := ns.view.Status()
-		if t, ok := ns.view.LogTerm(k); (ok && t == want.term) || st.FirstIndex-1 > k {
-			holders++
+		t, ok := ns.view.LogTerm(k)
+		return (ok && t == want.term) || st.FirstIndex-1 > k
+	}
+	var confs [][]raft.NodeID
+	if last := c.confs[len(c.confs)-1]; last.known {
+		confs = append(confs, last.conf.Voters)
+	}
+	for _, ns := range c.states {
+		if ns.view != nil {
+			if cs := ns.view.Status().Conf; len(cs.Voters) > 0 {
+				confs = append(confs, cs.Voters)
+			}
 		}
 	}
-	n := max(c.members, len(c.nodes))
-	if holders >= n/2+1 {
-		return nil
+	if len(confs) == 0 {
+		confs = append(confs, c.ids) // nothing better: everyone seen
+	}
+	var worst []raft.NodeID
+	held := 0
+	for _, voters := range confs {
+		n := 0
+		for _, id := range voters {
+			if holds(id) {
+				n++
+			}
+		}
+		// Without it at most len-n voters agree: not a majority.
+		if len(voters)-n < len(voters)/2+1 {
+			return nil
+		}
+		if worst == nil {
+			worst, held = voters, n
+		}
 	}
 	ns := c.nodes[restarted]
 	return c.violation(CommittedNeverLost, []raft.NodeID{restarted, c.ids[want.by]},
-		"after %s restarted only %d of %d nodes hold committed index %d (term %d, committed by %s at step %d); %s",
-		restarted, holders, n, k, want.term, c.ids[want.by], want.step, describe(restarted, ns.view, k))
+		"after %s restarted only %d of the voters %v hold committed index %d (term %d, committed by %s at step %d); %s",
+		restarted, held, worst, k, want.term, c.ids[want.by], want.step, describe(restarted, ns.view, k))
 }

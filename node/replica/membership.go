@@ -292,13 +292,6 @@ func (r *Replica) applyConf(e raft.Entry) {
 		r.log.Error("membership change not recorded", "index", e.Index, "err", err)
 	}
 	r.learnChange(cc)
-	if cc.Type == raft.ConfAddLearner {
-		// A new member far behind gets the latest snapshot, and the core of
-		// a joining node refuses one whose configuration does not list it:
-		// without a snapshot past this entry it could wait for the next
-		// compaction (SnapshotEvery entries, possibly never).
-		r.snapshotDue = true
-	}
 	r.log.Info("membership change committed", "type", cc.Type.String(), "node", cc.Node, "index", e.Index)
 	if cc.Type == raft.ConfRemove {
 		delete(r.addrs, cc.Node)

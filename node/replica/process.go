@@ -275,10 +275,9 @@ func resultResponse(res kv.Result) Response {
 }
 
 func (r *Replica) maybeSnapshot() error {
-	if r.applied-r.snapIndex < r.snapshotEvery && !(r.snapshotDue && r.applied > r.snapIndex) {
+	if r.applied-r.snapIndex < r.snapshotEvery {
 		return nil
 	}
-	r.snapshotDue = false
 	// Even the unsafe mode writes its deferred entries before a snapshot:
 	// the log on disk must continue the snapshot.
 	if err := r.flushDeferred(); err != nil {

@@ -74,8 +74,6 @@ type Replica struct {
 	transfer   *pendingTransfer
 	addrs      map[raft.NodeID]string
 	removedIDs map[raft.NodeID]bool
-	// snapshotDue asks for a snapshot now, whatever SnapshotEvery says.
-	snapshotDue bool
 }
 
 // New creates a replica, restoring the state machine from the snapshot in

@@ -131,10 +131,14 @@ func (r *Replica) proposeConf() {
 		"addr", string(p.cc.Context), "index", index)
 }
 
+// MaxMemberIDLen bounds a member ID: the transport's handshake carries
+// IDs in one length byte.
+const MaxMemberIDLen = 255
+
 // checkChange refuses what no leader may propose, before asking the core.
 func (r *Replica) checkChange(cc raft.ConfChange) error {
-	if cc.Node == raft.None || len(cc.Node) > kv.MaxNodeIDLen {
-		return fmt.Errorf("%w: member ID must be 1 to %d bytes", ErrBadChange, kv.MaxNodeIDLen)
+	if cc.Node == raft.None || len(cc.Node) > MaxMemberIDLen {
+		return fmt.Errorf("%w: member ID must be 1 to %d bytes", ErrBadChange, MaxMemberIDLen)
 	}
 	if len(cc.Context) > kv.MaxAddrLen {
 		return fmt.Errorf("%w: peer address longer than %d bytes", ErrBadChange, kv.MaxAddrLen)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/raftcheck/raftcheck/node/raft"
@@ -140,6 +141,7 @@ func testMembershipLifecycle(t *testing.T, async bool) {
 		{l, raft.ConfChange{Type: raft.ConfAddLearner, Node: "n5"}, ErrBadChange}, // no address
 		{l, raft.ConfChange{Type: 9, Node: "n5"}, ErrBadChange},
 		{l, raft.ConfChange{Type: raft.ConfPromote}, ErrBadChange},
+		{l, raft.ConfChange{Type: raft.ConfAddLearner, Node: raft.NodeID(strings.Repeat("n", 256)), Context: []byte("a")}, ErrBadChange},
 		{follower(c, l), addLearner("n5"), ErrNotLeader},
 	} {
 		if r := c.change(tc.at, tc.cc); !errors.Is(r.Err, tc.want) {

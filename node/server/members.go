@@ -112,8 +112,8 @@ func DecodeAddMember(body []byte) (raft.ConfChange, error) {
 		return raft.ConfChange{}, err
 	}
 	switch {
-	case id == nil || *id == "" || len(*id) > kv.MaxNodeIDLen:
-		return raft.ConfChange{}, fmt.Errorf(`%w: body needs an "id" of 1 to %d bytes`, errBadRequest, kv.MaxNodeIDLen)
+	case id == nil || *id == "" || len(*id) > replica.MaxMemberIDLen:
+		return raft.ConfChange{}, fmt.Errorf(`%w: body needs an "id" of 1 to %d bytes`, errBadRequest, replica.MaxMemberIDLen)
 	case addr == nil || *addr == "" || len(*addr) > kv.MaxAddrLen:
 		return raft.ConfChange{}, fmt.Errorf(`%w: body needs a "peer_addr" of 1 to %d bytes`, errBadRequest, kv.MaxAddrLen)
 	case learner != nil && !*learner:
@@ -128,8 +128,8 @@ func DecodeTransfer(body []byte) (raft.NodeID, error) {
 	if err := decodeObject(body, map[string]any{"to": &to}); err != nil {
 		return "", err
 	}
-	if to == nil || *to == "" || len(*to) > kv.MaxNodeIDLen {
-		return "", fmt.Errorf(`%w: body needs a "to" of 1 to %d bytes`, errBadRequest, kv.MaxNodeIDLen)
+	if to == nil || *to == "" || len(*to) > replica.MaxMemberIDLen {
+		return "", fmt.Errorf(`%w: body needs a "to" of 1 to %d bytes`, errBadRequest, replica.MaxMemberIDLen)
 	}
 	return raft.NodeID(*to), nil
 }

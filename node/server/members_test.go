@@ -25,6 +25,7 @@ func TestMembersBadRequests(t *testing.T) {
 		{"empty body", "POST", "/v1/members", "", 400, "unexpected end"},
 		{"no id", "POST", "/v1/members", `{"peer_addr":"127.0.0.1:1"}`, 400, `"id"`},
 		{"empty id", "POST", "/v1/members", `{"id":"","peer_addr":"127.0.0.1:1"}`, 400, `"id"`},
+		{"id over 255 bytes", "POST", "/v1/members", `{"id":"` + strings.Repeat("n", 256) + `","peer_addr":"a:1"}`, 400, `"id"`},
 		{"numeric id", "POST", "/v1/members", `{"id":4,"peer_addr":"127.0.0.1:1"}`, 400, `"id"`},
 		{"no address", "POST", "/v1/members", `{"id":"n4"}`, 400, `"peer_addr"`},
 		{"null address", "POST", "/v1/members", `{"id":"n4","peer_addr":null}`, 400, `"peer_addr"`},

@@ -259,6 +259,17 @@ func TestTransferErrors(t *testing.T) {
 	if err := c.transfer(l, "n4"); !errors.Is(err, ErrNotVoter) {
 		t.Errorf("transfer to a learner: %v, want ErrNotVoter", err)
 	}
+	// A target that cannot be reached: the core abandons the transfer
+	// after an election timeout and the old leader keeps leading.
+	c.cut[f] = true
+	if err := c.transfer(l, f); !errors.Is(err, ErrAborted) || c.leader() != l {
+		t.Errorf("transfer to unreachable %s: %v, leader %s; want ErrAborted and %s still leading", f, err, c.leader(), l)
+	}
+	if r := c.do(l, Request{Op: OpWrite, Key: "k", Value: 1}); r.Outcome != OK {
+		t.Errorf("write after an abandoned transfer: %+v", r)
+	}
+	c.cut[f] = false
+	c.tick(10)
 	if err := c.transfer(l, f); err != nil || c.leader() != f {
 		t.Errorf("transfer to %s: %v, leader %s", f, err, c.leader())
 	}

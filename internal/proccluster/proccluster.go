@@ -36,6 +36,10 @@ type Node struct {
 	DataDir    string
 	LogPath    string
 	Client     *workload.RaftnodeClient
+	// peers and args, if set, replace the cluster's --peers and add
+	// flags for this node (AddNode).
+	peers string
+	args  []string
 
 	mu   sync.Mutex
 	proc *process // the latest run, exited or not; nil before the first
@@ -94,6 +98,32 @@ func Start(cfg Config) (*Cluster, error) {
 	return c, nil
 }
 
+// AddNode starts a new node with a fresh data directory, e.g. with
+// "--join" to be added to the running cluster through the membership
+// API. Its --peers names every node so far and itself. It returns the
+// node's index. Not safe to call while other goroutines use c.Nodes.
+func (c *Cluster) AddNode(id string, args ...string) (int, error) {
+	ports, err := freePorts(2)
+	if err != nil {
+		return -1, err
+	}
+	n := &Node{ID: id, PeerAddr: fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		ClientAddr: fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		DataDir:    filepath.Join(c.cfg.Dir, id), LogPath: filepath.Join(c.cfg.Dir, id+".log"), args: args}
+	n.Client = workload.NewRaftnodeClient(n.ClientAddr, c.HTTP)
+	var peers []string
+	for _, o := range c.Nodes {
+		if o.ID == id {
+			return -1, fmt.Errorf("proccluster: node %s exists", id)
+		}
+		peers = append(peers, o.ID+"="+o.PeerAddr)
+	}
+	n.peers = strings.Join(append(peers, id+"="+n.PeerAddr), ",")
+	c.Nodes = append(c.Nodes, n)
+	i := len(c.Nodes) - 1
+	return i, c.StartNode(i)
+}
+
 // freePorts asks the kernel for unused ports. Another process could take
 // one before the node binds it; on loopback in a test that is rare.
 func freePorts(n int) ([]int, error) {
@@ -128,8 +158,13 @@ func (c *Cluster) StartNode(i int) error {
 	if err != nil {
 		return fmt.Errorf("proccluster: %w", err)
 	}
-	args := append([]string{"--id", n.ID, "--peers", c.peers, "--client-addr", n.ClientAddr,
+	peers := c.peers
+	if n.peers != "" {
+		peers = n.peers
+	}
+	args := append([]string{"--id", n.ID, "--peers", peers, "--client-addr", n.ClientAddr,
 		"--data-dir", n.DataDir}, c.cfg.Args...)
+	args = append(args, n.args...)
 	cmd := exec.Command(c.cfg.Binary, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

@@ -35,6 +35,9 @@ type env struct {
 	// steps counts node steps (each followed by a check unless chk is
 	// nil, which only benchmarks do).
 	steps int
+	// changes counts the conf changes and transfers the leaders accepted,
+	// by kind, so the randomized test can show it exercised them.
+	changes map[string]int
 	// out, when set, receives what happens: messages delivered, role
 	// changes, reads answered (the scripted tests print it).
 	out *strings.Builder
@@ -152,6 +155,9 @@ func (e *env) confChange(id raft.NodeID, cc raft.ConfChange) error {
 	}
 	_, _, err := tn.rn.ProposeConfChange(cc)
 	e.process(id)
+	if err == nil {
+		e.count(cc.Type.String())
+	}
 	return err
 }
 
@@ -163,7 +169,17 @@ func (e *env) transfer(id, to raft.NodeID) error {
 	}
 	err := tn.rn.TransferLeader(to)
 	e.process(id)
+	if err == nil && to != id {
+		e.count("transfer")
+	}
 	return err
+}
+
+func (e *env) count(kind string) {
+	if e.changes == nil {
+		e.changes = map[string]int{}
+	}
+	e.changes[kind]++
 }
 
 // crash stops a node; what it had not persisted is gone. loseTail drops

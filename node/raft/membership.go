@@ -56,7 +56,7 @@ func (r *raft) stepDownIfRemoved() {
 // proposeConfChange appends a single-server change on the leader.
 func (r *raft) proposeConfChange(cc ConfChange) (uint64, uint64, error) {
 	if r.state != StateLeader {
-		return 0, 0, errNoLeader
+		return 0, 0, errNotLeader
 	}
 	if r.transferee != None {
 		return 0, 0, errTransferring

@@ -15,6 +15,7 @@ var ErrProposalDropped = errors.New("raft: proposal dropped")
 
 var (
 	errNoLeader     = fmt.Errorf("%w: no leader", ErrProposalDropped)
+	errNotLeader    = fmt.Errorf("%w: not the leader", ErrProposalDropped)
 	errTransferring = fmt.Errorf("%w: leadership transfer in progress", ErrProposalDropped)
 )
 

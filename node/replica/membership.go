@@ -76,7 +76,8 @@ type PeerBook interface {
 }
 
 // pendingConf is this replica's one outstanding conf change, proposed as
-// leader at (index, term).
+// leader at (index, term); index 0 while it waits for the leader's no-op
+// to commit.
 type pendingConf struct {
 	cc          raft.ConfChange
 	index, term uint64
@@ -105,21 +106,39 @@ func (r *Replica) ChangeMembership(cc raft.ConfChange, done func(MembershipRespo
 		fail(fmt.Errorf("%w: %s %s not committed yet", ErrChangeInProgress, r.conf.cc.Type, r.conf.cc.Node))
 		return
 	}
-	index, term, err := r.rn.ProposeConfChange(cc)
-	if err != nil {
-		fail(confError(err))
+	r.conf = &pendingConf{cc: cc, deadline: r.now + r.timeout, done: done}
+	r.proposeConf()
+}
+
+// proposeConf proposes the pending change. A leader new in its term
+// cannot until its no-op commits (the 2015 rule), which takes one round
+// trip: the change waits for it (retried after each Process) rather
+// than failing a request that would succeed a moment later.
+func (r *Replica) proposeConf() {
+	p := r.conf
+	index, term, err := r.rn.ProposeConfChange(p.cc)
+	switch {
+	case errors.Is(err, raft.ErrNoCommitInTerm) && r.soft.State == raft.StateLeader:
+		return
+	case err != nil:
+		r.conf = nil
+		r.answerConf(p, confError(err))
 		return
 	}
+	p.index, p.term = index, term
 	r.stats.ConfChanges++
-	r.conf = &pendingConf{cc: cc, index: index, term: term, deadline: r.now + r.timeout, done: done}
-	r.log.Info("membership change proposed", "type", cc.Type.String(), "node", cc.Node,
-		"addr", string(cc.Context), "index", index)
+	r.log.Info("membership change proposed", "type", p.cc.Type.String(), "node", p.cc.Node,
+		"addr", string(p.cc.Context), "index", index)
 }
+
+// MaxMemberIDLen bounds a member ID: the transport's handshake carries
+// IDs in one length byte.
+const MaxMemberIDLen = 255
 
 // checkChange refuses what no leader may propose, before asking the core.
 func (r *Replica) checkChange(cc raft.ConfChange) error {
-	if cc.Node == raft.None || len(cc.Node) > kv.MaxNodeIDLen {
-		return fmt.Errorf("%w: member ID must be 1 to %d bytes", ErrBadChange, kv.MaxNodeIDLen)
+	if cc.Node == raft.None || len(cc.Node) > MaxMemberIDLen {
+		return fmt.Errorf("%w: member ID must be 1 to %d bytes", ErrBadChange, MaxMemberIDLen)
 	}
 	if len(cc.Context) > kv.MaxAddrLen {
 		return fmt.Errorf("%w: peer address longer than %d bytes", ErrBadChange, kv.MaxAddrLen)
@@ -295,7 +314,7 @@ func (r *Replica) answerConf(p *pendingConf, err error) {
 // replaced it and it can never commit.
 func (r *Replica) settleConf(e raft.Entry) {
 	p := r.conf
-	if p == nil || e.Index != p.index {
+	if p == nil || p.index == 0 || e.Index != p.index {
 		return
 	}
 	r.conf = nil
@@ -310,7 +329,11 @@ func (r *Replica) settleConf(e raft.Entry) {
 func (r *Replica) expireMembership() {
 	if p := r.conf; p != nil && r.now >= p.deadline {
 		r.conf = nil
-		r.answerConf(p, fmt.Errorf("%w: timed out", ErrOutcomeUnknown))
+		if p.index == 0 {
+			r.answerConf(p, fmt.Errorf("%w: the leader committed nothing in its term in time", ErrAborted))
+		} else {
+			r.answerConf(p, fmt.Errorf("%w: timed out", ErrOutcomeUnknown))
+		}
 	}
 	if t := r.transfer; t != nil && r.now >= t.deadline {
 		r.transfer = nil

@@ -35,6 +35,12 @@ func (r *Replica) Process() error {
 	if r.transfer != nil {
 		r.checkTransfer()
 	}
+	if r.conf != nil && r.conf.index == 0 {
+		r.proposeConf()
+		if r.rn.HasReady() {
+			return r.Process()
+		}
+	}
 	return nil
 }
 
@@ -204,7 +210,7 @@ func (r *Replica) restore(s raft.Snapshot) error {
 	r.stats.Restores++
 	r.applied, r.snapIndex = s.Meta.Index, s.Meta.Index
 	r.learnStore()
-	if p := r.conf; p != nil && p.index <= s.Meta.Index {
+	if p := r.conf; p != nil && p.index != 0 && p.index <= s.Meta.Index {
 		r.conf = nil
 		r.answerConf(p, fmt.Errorf("%w: decided inside a snapshot from the leader", ErrOutcomeUnknown))
 	}

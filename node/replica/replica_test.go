@@ -24,6 +24,10 @@ type testCluster struct {
 	unsafe   Unsafe
 	boots    uint64
 	snapshot uint64
+	// join marks nodes that boot with no configuration; books records
+	// what each node told its transport about peers.
+	join  map[raft.NodeID]bool
+	books map[raft.NodeID]*fakeBook
 	// delivered counts messages taken off the network.
 	delivered int
 }
@@ -42,7 +46,8 @@ func (w *queuedWriter) Write(b Write) { w.queue = append(w.queue, b) }
 
 func newTestCluster(t testing.TB, async bool, unsafe Unsafe) *testCluster {
 	c := &testCluster{t: t, async: async, writes: map[raft.NodeID]*queuedWriter{}, ids: []raft.NodeID{"n1", "n2", "n3"}, reps: map[raft.NodeID]*Replica{},
-		disks: map[raft.NodeID]*memstore.Store{}, cut: map[raft.NodeID]bool{}, unsafe: unsafe, snapshot: 1000}
+		disks: map[raft.NodeID]*memstore.Store{}, cut: map[raft.NodeID]bool{}, unsafe: unsafe, snapshot: 1000,
+		join: map[raft.NodeID]bool{}, books: map[raft.NodeID]*fakeBook{}}
 	for _, id := range c.ids {
 		c.disks[id] = &memstore.Store{}
 		c.boot(id)
@@ -61,8 +66,8 @@ func (c *testCluster) boot(id raft.NodeID) {
 	}
 	r, err := New(Config{Writer: w,
 		Raft: raft.Config{ID: id, Peers: c.ids, ElectionTick: 10, HeartbeatTick: 1,
-			HardState: hs, Snapshot: snap, Entries: ents},
-		Storage: d, Sender: queue{&c.net}, RequestIDBase: c.boots << 32,
+			HardState: hs, Snapshot: snap, Entries: ents, Join: c.join[id]},
+		Storage: d, Sender: bookSender{queue{&c.net}, c.book(id)}, RequestIDBase: c.boots << 32,
 		SnapshotEvery: c.snapshot, Unsafe: c.unsafe,
 	})
 	if err != nil {

@@ -24,6 +24,9 @@ type testCluster struct {
 	t     testing.TB
 	nodes []*testNode
 	http  *http.Client
+	// peers and logger, for nodes started later (joinNode).
+	peers  map[raft.NodeID]string
+	logger *slog.Logger
 }
 
 type testNode struct {
@@ -72,24 +75,9 @@ func startCluster(t testing.TB, n int) *testCluster {
 		peerLns[i] = listen(t)
 		peers[raft.NodeID(fmt.Sprintf("n%d", i+1))] = peerLns[i].Addr().String()
 	}
-	c := &testCluster{t: t, http: &http.Client{Timeout: 5 * time.Second}}
+	c := &testCluster{t: t, http: &http.Client{Timeout: 5 * time.Second}, peers: peers, logger: logger}
 	for i := range n {
-		id := raft.NodeID(fmt.Sprintf("n%d", i+1))
-		clientLn := listen(t)
-		srv, err := server.New(server.Config{
-			ID: id, Peers: peers, DataDir: t.TempDir(),
-			Tick: 5 * time.Millisecond, Heartbeat: 20 * time.Millisecond,
-			ElectionTimeout: 100 * time.Millisecond, RequestTimeout: 2 * time.Second,
-			Logger:         logger.With("node", string(id)),
-			ClientListener: clientLn, PeerListener: peerLns[i],
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		tn := &testNode{id: id, srv: srv, base: "http://" + clientLn.Addr().String(), cancel: cancel, done: make(chan error, 1)}
-		go func() { tn.done <- srv.Run(ctx) }()
-		c.nodes = append(c.nodes, tn)
+		c.startNode(raft.NodeID(fmt.Sprintf("n%d", i+1)), peers, peerLns[i], false)
 	}
 	t.Cleanup(func() {
 		for _, tn := range c.nodes {
@@ -112,6 +100,27 @@ func startCluster(t testing.TB, n int) *testCluster {
 	})
 	c.leader()
 	return c
+}
+
+// startNode runs one server; join starts it with no configuration.
+func (c *testCluster) startNode(id raft.NodeID, peers map[raft.NodeID]string, peerLn net.Listener, join bool) *testNode {
+	t := c.t
+	clientLn := listen(t)
+	srv, err := server.New(server.Config{
+		ID: id, Peers: peers, Join: join, DataDir: t.TempDir(),
+		Tick: 5 * time.Millisecond, Heartbeat: 20 * time.Millisecond,
+		ElectionTimeout: 100 * time.Millisecond, RequestTimeout: 2 * time.Second,
+		Logger:         c.logger.With("node", string(id)),
+		ClientListener: clientLn, PeerListener: peerLn,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tn := &testNode{id: id, srv: srv, base: "http://" + clientLn.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	go func() { tn.done <- srv.Run(ctx) }()
+	c.nodes = append(c.nodes, tn)
+	return tn
 }
 
 // leader waits until every node agrees on one leader and returns it.

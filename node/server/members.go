@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/raftcheck/raftcheck/node/kv"
 	"github.com/raftcheck/raftcheck/node/raft"
@@ -13,7 +15,9 @@ import (
 )
 
 // The membership API. Answers are JSON; errors {"error": "..."} with the
-// leader's ID when this node is not the leader:
+// leader's ID when this node is not the leader. Any node accepts a
+// request: a follower forwards it to the leader's client address (which
+// the leader advertised when it connected to us) and relays the answer.
 //
 //	200  done: the change is committed (a transfer: the target leads)
 //	400  bad body, removing the last voter, transfer to a non-voter
@@ -108,8 +112,8 @@ func DecodeAddMember(body []byte) (raft.ConfChange, error) {
 		return raft.ConfChange{}, err
 	}
 	switch {
-	case id == nil || *id == "" || len(*id) > kv.MaxNodeIDLen:
-		return raft.ConfChange{}, fmt.Errorf(`%w: body needs an "id" of 1 to %d bytes`, errBadRequest, kv.MaxNodeIDLen)
+	case id == nil || *id == "" || len(*id) > replica.MaxMemberIDLen:
+		return raft.ConfChange{}, fmt.Errorf(`%w: body needs an "id" of 1 to %d bytes`, errBadRequest, replica.MaxMemberIDLen)
 	case addr == nil || *addr == "" || len(*addr) > kv.MaxAddrLen:
 		return raft.ConfChange{}, fmt.Errorf(`%w: body needs a "peer_addr" of 1 to %d bytes`, errBadRequest, kv.MaxAddrLen)
 	case learner != nil && !*learner:
@@ -124,8 +128,8 @@ func DecodeTransfer(body []byte) (raft.NodeID, error) {
 	if err := decodeObject(body, map[string]any{"to": &to}); err != nil {
 		return "", err
 	}
-	if to == nil || *to == "" || len(*to) > kv.MaxNodeIDLen {
-		return "", fmt.Errorf(`%w: body needs a "to" of 1 to %d bytes`, errBadRequest, kv.MaxNodeIDLen)
+	if to == nil || *to == "" || len(*to) > replica.MaxMemberIDLen {
+		return "", fmt.Errorf(`%w: body needs a "to" of 1 to %d bytes`, errBadRequest, replica.MaxMemberIDLen)
 	}
 	return raft.NodeID(*to), nil
 }
@@ -156,7 +160,7 @@ func (s *Server) handleAddMember(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: err.Error()})
 		return
 	}
-	s.change(w, r, cc)
+	s.change(w, r, cc, body)
 }
 
 func (s *Server) handlePromote(w http.ResponseWriter, r *http.Request) {
@@ -166,7 +170,7 @@ func (s *Server) handlePromote(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: "bad request: promote takes no body"})
 		return
 	}
-	s.change(w, r, raft.ConfChange{Type: raft.ConfPromote, Node: raft.NodeID(r.PathValue("id"))})
+	s.change(w, r, raft.ConfChange{Type: raft.ConfPromote, Node: raft.NodeID(r.PathValue("id"))}, nil)
 }
 
 func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
@@ -176,12 +180,13 @@ func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: "bad request: remove takes no body"})
 		return
 	}
-	s.change(w, r, raft.ConfChange{Type: raft.ConfRemove, Node: raft.NodeID(r.PathValue("id"))})
+	s.change(w, r, raft.ConfChange{Type: raft.ConfRemove, Node: raft.NodeID(r.PathValue("id"))}, nil)
 }
 
 // change runs one membership change through the event loop and answers
-// once it is committed or failed.
-func (s *Server) change(w http.ResponseWriter, r *http.Request, cc raft.ConfChange) {
+// once it is committed or failed. On a follower it is forwarded to the
+// leader (body is the request's, to send on).
+func (s *Server) change(w http.ResponseWriter, r *http.Request, cc raft.ConfChange, body []byte) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout+s.cfg.Tick)
 	defer cancel()
 	ch := make(chan replica.MembershipResponse, 1)
@@ -199,6 +204,9 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, cc raft.ConfChan
 		return
 	}
 	if resp.Err != nil {
+		if errors.Is(resp.Err, replica.ErrNotLeader) && s.forward(w, r, body, resp.Leader) {
+			return
+		}
 		writeJSON(w, membershipCode(resp.Err), errorBody{Error: resp.Err.Error(), Leader: string(resp.Leader)})
 		return
 	}
@@ -240,12 +248,65 @@ func (s *Server) handleTransfer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		writeJSON(w, membershipCode(err), errorBody{Error: err.Error(), Leader: string(s.Status().Leader)})
+		leader := s.Status().Leader
+		if errors.Is(err, replica.ErrNotLeader) && s.forward(w, r, body, leader) {
+			return
+		}
+		writeJSON(w, membershipCode(err), errorBody{Error: err.Error(), Leader: string(leader)})
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Leader string `json:"leader"`
 	}{string(to)})
+}
+
+// forwardedHeader marks a request a follower sent on to its leader; the
+// receiver answers it itself, so a stale idea of the leader cannot make
+// requests bounce between nodes.
+const forwardedHeader = "Raftnode-Forwarded-By"
+
+// forward sends a leader-only request on to the leader, whose client
+// address the transport learned when the leader connected to us, and
+// relays the answer. It reports false, having written nothing, when it
+// cannot (no known leader or address, or the request was forwarded
+// already): the caller then answers 503 naming the leader.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, body []byte, leader raft.NodeID) bool {
+	if leader == raft.None || leader == s.cfg.ID || r.Header.Get(forwardedHeader) != "" {
+		return false
+	}
+	addr, ok := s.transport.ClientAddr(leader)
+	if !ok {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout+time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, r.Method, "http://"+addr+r.URL.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		return false
+	}
+	req.Header.Set(forwardedHeader, string(s.cfg.ID))
+	if len(body) > 0 {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.forwarder.Do(req)
+	if err != nil {
+		// The leader may have received it: the change may take effect.
+		writeJSON(w, http.StatusGatewayTimeout, errorBody{Leader: string(leader),
+			Error: fmt.Sprintf("forwarded to the leader %s at %s: %v; the change may still take effect", leader, addr, err)})
+		return true
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		writeJSON(w, http.StatusGatewayTimeout, errorBody{Leader: string(leader),
+			Error: fmt.Sprintf("reading the answer of the leader %s: %v; the change may have taken effect", leader, err)})
+		return true
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set(forwardedHeader, string(leader))
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(out)
+	return true
 }
 
 // membershipCode maps the replica's membership errors to HTTP.

@@ -116,6 +116,8 @@ type Server struct {
 	clientLn  net.Listener
 	http      *http.Server
 	front     *front
+	// forwarder sends membership requests on to the leader.
+	forwarder *http.Client
 }
 
 // clientCall carries one client operation into the event loop.
@@ -130,7 +132,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, requests: make(chan clientCall, 1024),
-		calls: make(chan func(*replica.Replica), 16)}
+		calls: make(chan func(*replica.Replica), 16), forwarder: &http.Client{}}
 	s.status.Store(&replica.Status{ID: cfg.ID, Role: "follower"})
 	s.stats.Store(&replica.Stats{})
 	return s, nil
@@ -154,8 +156,14 @@ func (s *Server) Run(ctx context.Context) error {
 			others[id] = addr
 		}
 	}
+	// Peers learn our client address from the handshake, so that they
+	// can forward membership requests to us when we lead.
+	advertise := s.cfg.ClientAddr
+	if s.cfg.ClientListener != nil {
+		advertise = s.cfg.ClientListener.Addr().String()
+	}
 	tr, err := transport.New(transport.Config{ID: s.cfg.ID, Listen: s.cfg.Peers[s.cfg.ID],
-		Listener: s.cfg.PeerListener, Peers: others, Logger: s.log})
+		Listener: s.cfg.PeerListener, Peers: others, Logger: s.log, Advertise: advertise})
 	if err != nil {
 		return err
 	}

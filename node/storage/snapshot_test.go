@@ -279,3 +279,33 @@ func TestSnapshotDirectoryHygiene(t *testing.T) {
 		t.Errorf("unexpected file not reported: %s", logs)
 	}
 }
+
+// TestSnapshotConfState: the configuration at the snapshot's index, with
+// voters and learners, survives a reopen; a snapshot whose configuration
+// is impossible (CRC intact, content wrong) is corruption, named as such.
+func TestSnapshotConfState(t *testing.T) {
+	dir := t.TempDir()
+	sn := snap(8, 1)
+	sn.Meta.Conf = raft.ConfState{Voters: []raft.NodeID{"n1", "n2", "n4"}, Learners: []raft.NodeID{"n5", "n6"}}
+	buildLog(t, dir, Options{}, 10)
+	s, _ := openT(t, dir, Options{})
+	if err := s.SaveSnapshot(sn); err != nil {
+		t.Fatal(err)
+	}
+	closeT(t, s)
+	_, st := openT(t, dir, Options{})
+	if !st.Snapshot.Meta.Conf.Equal(sn.Meta.Conf) {
+		t.Fatalf("conf after reopen %v, want %v", st.Snapshot.Meta.Conf, sn.Meta.Conf)
+	}
+
+	bad := snap(9, 1)
+	bad.Meta.Conf = raft.ConfState{Voters: []raft.NodeID{"n1", "n2"}, Learners: []raft.NodeID{"n2"}} // not disjoint
+	if _, err := writeSnapshot(filepath.Join(dir, snapDir), bad, fsyncer{}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := Open(dir, Options{})
+	wantCorrupt(t, err, filepath.Join(dir, snapDir, snapshotName(1, 9)), recordHeaderLen+1)
+	if !strings.Contains(err.Error(), "undecodable snapshot") {
+		t.Errorf("error does not say what is wrong: %v", err)
+	}
+}

@@ -22,7 +22,8 @@ import (
 //
 // A handshake payload is magic "RAFTCHK1", one version byte, then the
 // sender's and the intended receiver's IDs, each one length byte and the
-// bytes. A message payload is raft.MarshalMessage.
+// bytes, and optionally the sender's client API address, encoded alike.
+// A message payload is raft.MarshalMessage.
 
 const (
 	handshakeMagic = "RAFTCHK1"
@@ -34,7 +35,7 @@ const (
 	maxIDLen        = 255
 	// maxHandshake bounds the handshake frame so a stranger cannot make us
 	// allocate before we know it speaks our protocol.
-	maxHandshake = len(handshakeMagic) + 1 + 2*(1+maxIDLen)
+	maxHandshake = len(handshakeMagic) + 1 + 3*(1+maxIDLen)
 	// readChunk is how much of a large payload is allocated ahead of the
 	// bytes actually received, so a forged length costs the sender as
 	// much as it costs us.
@@ -140,8 +141,11 @@ func DecodeMessage(payload []byte) (raft.Message, error) {
 }
 
 // appendHandshake appends the handshake frame from one node to another.
-// The IDs' lengths were checked by New.
-func appendHandshake(b []byte, from, to raft.NodeID) []byte {
+// The IDs' lengths were checked by New. client, if not empty, is the
+// sender's client API address (at most maxIDLen bytes, also checked by
+// New): an optional last field, so that a receiver can pass requests
+// only a leader serves on to it.
+func appendHandshake(b []byte, from, to raft.NodeID, client string) []byte {
 	start := len(b)
 	b = append(beginFrame(b), handshakeMagic...)
 	b = append(b, protocolVersion)
@@ -149,18 +153,23 @@ func appendHandshake(b []byte, from, to raft.NodeID) []byte {
 	b = append(b, from...)
 	b = append(b, byte(len(to)))
 	b = append(b, to...)
+	if client != "" {
+		b = append(b, byte(len(client)))
+		b = append(b, client...)
+	}
 	sealFrame(b, start)
 	return b
 }
 
 // parseHandshake decodes a handshake payload, checking magic and version.
-func parseHandshake(p []byte) (from, to raft.NodeID, err error) {
+// client is "" when the sender advertised none.
+func parseHandshake(p []byte) (from, to raft.NodeID, client string, err error) {
 	if len(p) < len(handshakeMagic)+1 || string(p[:len(handshakeMagic)]) != handshakeMagic {
-		return "", "", fmt.Errorf("%w: not a raftcheck peer (magic %q)", ErrHandshake, p[:min(len(p), len(handshakeMagic))])
+		return "", "", "", fmt.Errorf("%w: not a raftcheck peer (magic %q)", ErrHandshake, p[:min(len(p), len(handshakeMagic))])
 	}
 	p = p[len(handshakeMagic):]
 	if v := p[0]; v != protocolVersion {
-		return "", "", fmt.Errorf("%w: protocol version %d, want %d", ErrHandshake, v, protocolVersion)
+		return "", "", "", fmt.Errorf("%w: protocol version %d, want %d", ErrHandshake, v, protocolVersion)
 	}
 	p = p[1:]
 	id := func() raft.NodeID {
@@ -178,11 +187,16 @@ func parseHandshake(p []byte) (from, to raft.NodeID, err error) {
 		return s
 	}
 	from, to = id(), id()
+	if err == nil && len(p) > 0 {
+		if client = string(id()); err == nil && client == "" {
+			err = fmt.Errorf("%w: empty client address", ErrHandshake)
+		}
+	}
 	if err == nil && len(p) != 0 {
 		err = fmt.Errorf("%w: %d trailing bytes", ErrHandshake, len(p))
 	}
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
-	return from, to, nil
+	return from, to, client, nil
 }

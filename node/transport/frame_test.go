@@ -54,17 +54,24 @@ func TestReadFrame(t *testing.T) {
 func TestHandshakeRoundTrip(t *testing.T) {
 	long := raft.NodeID(bytes.Repeat([]byte("z"), maxIDLen))
 	b := handshake(long, "n1")
-	if len(b) != frameHeaderSize+maxHandshake-maxIDLen+2 {
+	if len(b) != frameHeaderSize+maxHandshake-2*maxIDLen+1 {
 		t.Fatalf("handshake length %d", len(b))
 	}
 	p, err := ReadFrame(bufio.NewReader(bytes.NewReader(b)), maxHandshake)
 	must(t, err)
-	from, to, err := parseHandshake(p)
-	if err != nil || from != long || to != "n1" {
-		t.Fatalf("parsed %q %q %v", from, to, err)
+	from, to, client, err := parseHandshake(p)
+	if err != nil || from != long || to != "n1" || client != "" {
+		t.Fatalf("parsed %q %q %q %v", from, to, client, err)
 	}
-	for _, bad := range [][]byte{nil, []byte("RAFTCHK1"), p[:len(p)-1], append(p, 0), []byte("RAFTCHK1\x01\x05ab")} {
-		if _, _, err := parseHandshake(bad); !errors.Is(err, ErrHandshake) {
+	b = appendHandshake(nil, "n1", "n2", "10.0.0.1:8001")
+	p2, err := ReadFrame(bufio.NewReader(bytes.NewReader(b)), maxHandshake)
+	must(t, err)
+	if from, to, client, err := parseHandshake(p2); err != nil || from != "n1" || to != "n2" || client != "10.0.0.1:8001" {
+		t.Fatalf("with a client address: parsed %q %q %q %v", from, to, client, err)
+	}
+	for _, bad := range [][]byte{nil, []byte("RAFTCHK1"), p[:len(p)-1], append(p, 0), []byte("RAFTCHK1\x01\x05ab"),
+		p2[:len(p2)-1], append(p2, 'x')} {
+		if _, _, _, err := parseHandshake(bad); !errors.Is(err, ErrHandshake) {
 			t.Errorf("parseHandshake(%q): %v", bad, err)
 		}
 	}
@@ -100,7 +107,7 @@ func FuzzReadFrame(f *testing.F) {
 				t.Fatalf("payload of %d bytes above the limit", len(p))
 			}
 			// Neither decoder may panic on a well-framed payload.
-			_, _, _ = parseHandshake(p)
+			_, _, _, _ = parseHandshake(p)
 			_, _ = DecodeMessage(p)
 		}
 	})

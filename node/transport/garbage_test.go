@@ -18,7 +18,7 @@ func rawFrame(payload []byte) []byte {
 	return b
 }
 
-func handshake(from, to raft.NodeID) []byte { return appendHandshake(nil, from, to) }
+func handshake(from, to raft.NodeID) []byte { return appendHandshake(nil, from, to, "") }
 
 func msgFrame(m raft.Message) []byte { b, _ := appendMessageFrame(nil, m); return b }
 

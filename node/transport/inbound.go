@@ -76,9 +76,12 @@ func (t *Transport) readConn(ctx context.Context, conn net.Conn) (raft.NodeID, e
 	if err := conn.SetReadDeadline(time.Now().Add(handshakeTimeout)); err != nil {
 		return "", fmt.Errorf("set read deadline: %w", err)
 	}
-	from, err := t.readHandshake(br)
+	from, client, err := t.readHandshake(br)
 	if err != nil {
 		return "", err
+	}
+	if client != "" {
+		t.noteClientAddr(from, client, conn.RemoteAddr())
 	}
 	if err := conn.SetReadDeadline(time.Time{}); err != nil {
 		return "", fmt.Errorf("clear read deadline: %w", err)
@@ -120,7 +123,7 @@ func (t *Transport) readConn(ctx context.Context, conn net.Conn) (raft.NodeID, e
 // readHandshake reads and checks the first frame: it must come from a
 // configured peer and be meant for this node, which catches swapped
 // addresses in the configuration.
-func (t *Transport) readHandshake(br *bufio.Reader) (raft.NodeID, error) {
+func (t *Transport) readHandshake(br *bufio.Reader) (raft.NodeID, string, error) {
 	p, err := ReadFrame(br, maxHandshake)
 	if err != nil {
 		// A client that leaves without a word (a port probe) or a reset is
@@ -128,18 +131,45 @@ func (t *Transport) readHandshake(br *bufio.Reader) (raft.NodeID, error) {
 		// oversize handshake are.
 		var ne net.Error
 		if errors.Is(err, io.EOF) || errors.As(err, &ne) && !ne.Timeout() {
-			return "", err
+			return "", "", err
 		}
-		return "", fmt.Errorf("%w: handshake: %w", errProtocol, err)
+		return "", "", fmt.Errorf("%w: handshake: %w", errProtocol, err)
 	}
-	from, to, err := parseHandshake(p)
+	from, to, client, err := parseHandshake(p)
 	switch {
 	case err != nil:
-		return "", fmt.Errorf("%w: %w", errProtocol, err)
+		return "", "", fmt.Errorf("%w: %w", errProtocol, err)
 	case to != t.cfg.ID:
-		return "", fmt.Errorf("%w: %w: %q dialed %q but this is %q", errProtocol, ErrHandshake, from, to, t.cfg.ID)
+		return "", "", fmt.Errorf("%w: %w: %q dialed %q but this is %q", errProtocol, ErrHandshake, from, to, t.cfg.ID)
 	case (*t.peers.Load())[from] == nil:
-		return "", fmt.Errorf("%w: %w: unknown peer %q", errProtocol, ErrHandshake, from)
+		return "", "", fmt.Errorf("%w: %w: unknown peer %q", errProtocol, ErrHandshake, from)
 	}
-	return from, nil
+	return from, client, nil
+}
+
+// noteClientAddr records the client address a peer advertised. One that
+// binds every interface (":8001", "0.0.0.0:8001") is reached at the
+// address its connection came from.
+func (t *Transport) noteClientAddr(from raft.NodeID, client string, remote net.Addr) {
+	host, port, err := net.SplitHostPort(client)
+	if err != nil {
+		return
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		if ta, ok := remote.(*net.TCPAddr); ok {
+			client = net.JoinHostPort(ta.IP.String(), port)
+		}
+	}
+	t.mu.Lock()
+	t.clients[from] = client
+	t.mu.Unlock()
+}
+
+// ClientAddr returns the client API address peer id advertised when it
+// last connected to us, if any.
+func (t *Transport) ClientAddr(id raft.NodeID) (string, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	a, ok := t.clients[id]
+	return a, ok
 }

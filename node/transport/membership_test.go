@@ -95,3 +95,32 @@ func TestSetPeerNewAddress(t *testing.T) {
 		t.Fatalf("got %+v", m)
 	}
 }
+
+// A peer's advertised client address is learned from its handshake; one
+// binding every interface is completed with the connection's address.
+func TestClientAddrFromHandshake(t *testing.T) {
+	checkGoroutines(t)
+	trs := cluster(t, Config{}, "n1")
+	for i, adv := range []string{"10.1.2.3:8001", "0.0.0.0:8002", ":8003"} {
+		id := raft.NodeID("c" + string(rune('a'+i)))
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		must(t, err)
+		other, err := New(Config{ID: id, Listener: ln, Advertise: adv, Peers: map[raft.NodeID]string{"n1": trs["n1"].Addr().String()}})
+		must(t, err)
+		must(t, other.Start(context.Background()))
+		t.Cleanup(func() { _ = other.Close() })
+		must(t, trs["n1"].SetPeer(id, ln.Addr().String()))
+		other.Send([]raft.Message{app(id, "n1", 1, "hi")})
+		recvN(t, trs["n1"], 1)
+		want := map[int]string{0: "10.1.2.3:8001", 1: "127.0.0.1:8002", 2: "127.0.0.1:8003"}[i]
+		if got, ok := trs["n1"].ClientAddr(id); !ok || got != want {
+			t.Errorf("advertised %q: learned %q %v, want %q", adv, got, ok, want)
+		}
+	}
+	if _, ok := trs["n1"].ClientAddr("nobody"); ok {
+		t.Error("client address of a peer that never connected")
+	}
+	if _, err := New(Config{ID: "x", Listen: ":0", Advertise: string(make([]byte, 256))}); err == nil {
+		t.Error("a 256-byte Advertise accepted")
+	}
+}

@@ -140,7 +140,7 @@ func (p *peer) dial(ctx context.Context) (*outConn, error) {
 		return nil, fmt.Errorf("dial %s: %w", p.addr, err)
 	}
 	c := &outConn{conn: conn, bw: bufio.NewWriterSize(conn, writeBufSize), dead: make(chan struct{})}
-	p.buf = appendHandshake(p.buf[:0], p.t.cfg.ID, p.id)
+	p.buf = appendHandshake(p.buf[:0], p.t.cfg.ID, p.id, p.t.cfg.Advertise)
 	_, _ = c.bw.Write(p.buf) // cannot fail: fits in the empty buffer
 	// Closing on cancellation unblocks a write stuck on a peer that
 	// stopped reading, and the watcher's read.

@@ -44,6 +44,9 @@ type Config struct {
 	// bind ":0" for every node before any node's Peers are known. The
 	// Transport closes it.
 	Listener net.Listener
+	// Advertise, if set, is this node's client API address, told to the
+	// peers we connect to (see ClientAddr). At most 255 bytes.
+	Advertise string
 	// Logger receives connection events and protocol violations; nil
 	// discards them.
 	Logger *slog.Logger
@@ -100,7 +103,8 @@ type Transport struct {
 	cancel  context.CancelFunc
 	started bool
 	closed  atomic.Bool
-	unknown map[raft.NodeID]bool // peers already logged as unknown
+	unknown map[raft.NodeID]bool   // peers already logged as unknown
+	clients map[raft.NodeID]string // client addresses peers advertised
 	wg      sync.WaitGroup
 
 	sent, dropped, received, badFrames, dialed, accepted atomic.Uint64
@@ -142,6 +146,10 @@ func New(cfg Config) (*Transport, error) {
 		log:     log.With("component", "transport", "node", string(cfg.ID)),
 		recv:    make(chan raft.Message, cfg.QueueSize),
 		unknown: make(map[raft.NodeID]bool),
+		clients: make(map[raft.NodeID]string),
+	}
+	if len(cfg.Advertise) > maxIDLen {
+		return nil, fmt.Errorf("transport: config: Advertise longer than %d bytes", maxIDLen)
 	}
 	peers := make(peerMap, len(cfg.Peers))
 	for id, addr := range cfg.Peers {

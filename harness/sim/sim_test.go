@@ -108,3 +108,19 @@ func TestLinkFaults(t *testing.T) {
 		t.Fatalf("correct raftnode under loss and latency: %v", res.Verdict)
 	}
 }
+
+// Every cluster size the CLI accepts runs: one and two nodes have no
+// Figure 8 (it cuts the leader off with a minority) and must not crash
+// drawing one.
+func TestSmallClusters(t *testing.T) {
+	for _, nodes := range []int{1, 2} {
+		for seed := uint64(1); seed <= 8; seed++ {
+			tc := testConfig(seed, 3*time.Second, "")
+			tc.Nodes = nodes
+			_, fin := simulate(t, tc)
+			if fin.Outcome.Duration == 0 {
+				t.Fatalf("nodes=%d seed=%d: the run did not advance", nodes, seed)
+			}
+		}
+	}
+}

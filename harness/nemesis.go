@@ -121,9 +121,10 @@ func (l *faultLog) record(events []checker.Event) []store.Fault {
 		if ev, ok := l.evidence[sp.Index]; ok {
 			bit := ev.bit
 			f.Bit, f.Evidence = &bit, ev.detail
-			// A fault undone by a change of its own (the add that ends a
-			// remove) bit only if the undoing did too.
-			if end, ok := l.evidence[sp.EndIndex]; ok && sp.EndIndex != sp.Index && !sp.Open {
+			// A fault judged when it is undone (the add that ends a
+			// remove, the start after a corruption) bit only if the
+			// undoing shows it did.
+			if end, ok := l.evidence[sp.EndIndex]; ok && nemesis.JudgedAtEnd(sp.F) && sp.EndIndex != sp.Index && !sp.Open {
 				bit = bit && end.bit
 				f.Bit, f.Evidence = &bit, ev.detail+"; then "+end.detail
 			}

@@ -56,9 +56,16 @@ func IsFault(f string) bool {
 }
 
 // HasEvidence reports whether the harness asks the backend for evidence
-// that an action took effect: every fault, and the add that ends a
-// remove (the membership before and after each change).
-func HasEvidence(f string) bool { return IsFault(f) || f == "add" }
+// that an action took effect: every fault, the add that ends a remove
+// (the membership before and after each change), and the start that ends
+// a corruption (how the node took its damaged log).
+func HasEvidence(f string) bool { return IsFault(f) || f == "add" || f == "start" }
+
+// JudgedAtEnd reports whether a fault of kind f bit only if the action
+// that undid it shows so too: a corrupted log when its node starts (it
+// recovers from a torn tail, it refuses a flipped byte), a removal when
+// its slot is added back.
+func JudgedAtEnd(f string) bool { return f == "corrupt" || f == "remove" }
 
 // Supports reports whether a backend can take every fault of the kinds
 // (the --nemesis families), and which one it cannot.

@@ -49,6 +49,9 @@ func Validate(c store.TestConfig) error {
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("--concurrency %d: want at least 1", c.Concurrency))
 	}
+	if c.OpsPerKey < 0 {
+		errs = append(errs, fmt.Errorf("--ops-per-key %d: want at least 1 operation per key", c.OpsPerKey))
+	}
 	if c.Rate <= 0 {
 		errs = append(errs, fmt.Errorf("--rate %g: want operations per second > 0", c.Rate))
 	}

@@ -84,7 +84,7 @@ func Run(ctx context.Context, b Backend, cfg store.TestConfig, opts Options) (Ou
 	rt := b.Runtime()
 	r := &run{cfg: cfg, opts: opts, b: b, rt: rt, nodes: b.Nodes(), nextPID: cfg.Concurrency,
 		rec: workload.NewRecorder(func() int64 { return int64(rt.Now()) }),
-		gen: workload.NewGenerator(workload.GeneratorConfig{}, Stream(cfg.Seed, "workload"))}
+		gen: workload.NewGenerator(workload.GeneratorConfig{OpsPerKey: cfg.OpsPerKey}, Stream(cfg.Seed, "workload"))}
 	r.faults.evidence = map[int]evidence{}
 	// The backend's own nemeses may strike from the start, and the
 	// clients start at once: a cluster's first election, under load, is

@@ -45,6 +45,7 @@ func NewFlags(fs *flag.FlagSet, defaultBackend string, defaultTime time.Duration
 	fs.DurationVar(&f.timeLimit, "time-limit", defaultTime, "how long the workload and fault phase runs")
 	fs.IntVar(&f.cfg.Concurrency, "concurrency", 10, "concurrent client processes")
 	fs.Float64Var(&f.cfg.Rate, "rate", 200, "operations per second across all clients")
+	fs.IntVar(&f.cfg.OpsPerKey, "ops-per-key", 0, "operations on one key before it is retired (default 200; fewer keep the check fast when many outcomes are unknown)")
 	fs.Func("seed", "random seed (default: chosen and printed)", func(s string) error {
 		_, err := fmt.Sscan(s, &f.seed)
 		f.seedSet = true
@@ -178,6 +179,7 @@ func (f *Flags) replayRequest(set map[string]bool) (Request, error) {
 	over("time-limit", func() { cfg.TimeLimit = store.Duration(f.timeLimit) })
 	over("concurrency", func() { cfg.Concurrency = f.cfg.Concurrency })
 	over("rate", func() { cfg.Rate = f.cfg.Rate })
+	over("ops-per-key", func() { cfg.OpsPerKey = f.cfg.OpsPerKey })
 	over("unsafe", func() { cfg.Unsafe = f.cfg.Unsafe })
 	over("retries", func() { cfg.Retries = f.cfg.Retries })
 	if set["nemesis"] {

@@ -23,8 +23,12 @@ type TestConfig struct {
 	TimeLimit   Duration `json:"time_limit"`
 	Concurrency int      `json:"concurrency"`
 	Rate        float64  `json:"rate"`
-	Seed        uint64   `json:"seed"`
-	Unsafe      string   `json:"unsafe,omitempty"`
+	// OpsPerKey retires a key after this many operations (Jepsen's
+	// independent keys): the check is exponential in the operations of
+	// unknown outcome on one key. 0 (older records): 200.
+	OpsPerKey int    `json:"ops_per_key,omitempty"`
+	Seed      uint64 `json:"seed"`
+	Unsafe    string `json:"unsafe,omitempty"`
 	// EtcdReads is etcd's read mode, linearizable or serializable (target
 	// etcd only; empty otherwise).
 	EtcdReads string `json:"etcd_reads,omitempty"`
@@ -77,6 +81,9 @@ func (c *TestConfig) ReplayCommand() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "raftcheck test --backend %s --target %s --nodes %d --workload %s --nemesis %s --time-limit %s --concurrency %d --rate %g --seed %d",
 		c.Backend, c.Target, c.Nodes, c.Workload, nem, time.Duration(c.TimeLimit), c.Concurrency, c.Rate, c.Seed)
+	if c.OpsPerKey != 0 {
+		fmt.Fprintf(&b, " --ops-per-key %d", c.OpsPerKey)
+	}
 	if c.Unsafe != "" {
 		b.WriteString(" --unsafe " + c.Unsafe)
 	}

@@ -29,7 +29,7 @@ const (
 	DefaultQueueSize    = 4096
 	DefaultDialTimeout  = time.Second
 	DefaultWriteTimeout = 5 * time.Second
-	DefaultAckTimeout   = time.Second
+	DefaultAckTimeout   = 2 * time.Second
 )
 
 // Config configures a Transport.
@@ -65,7 +65,9 @@ type Config struct {
 	// a connection that lived through a partition keeps its messages in
 	// TCP's retransmission backoff, which grows to tens of seconds over a
 	// few partitions: the network heals, the cluster stays leaderless.
-	// Default 1s.
+	// A peer that stops reading (paused, overloaded) keeps a zero window
+	// and is abandoned too; Raft tolerates the messages lost with it.
+	// Default 2s.
 	AckTimeout time.Duration
 }
 

@@ -18,7 +18,9 @@ import (
 func TestExchangeOrdered(t *testing.T) {
 	checkGoroutines(t)
 	ids := []raft.NodeID{"n1", "n2", "n3"}
-	trs := cluster(t, Config{}, ids...)
+	// A receiver slowed by a loaded machine must not cost the connection
+	// (and the messages in flight) here: this test is about order.
+	trs := cluster(t, Config{AckTimeout: time.Minute}, ids...)
 	snap := &raft.Snapshot{
 		Meta: raft.SnapshotMeta{Index: 250, Term: 2, Conf: raft.ConfState{Voters: ids}},
 		Data: bytes.Repeat([]byte("snapshot"), 3<<20/8),

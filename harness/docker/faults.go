@@ -173,6 +173,11 @@ func (c *Cluster) Kill(ctx context.Context, name string) error {
 	}
 	wait := c.api.ContainerWait(ctx, n.ctr.GetContainerID(), client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
 	if _, err := c.api.ContainerKill(ctx, n.ctr.GetContainerID(), client.ContainerKillOptions{Signal: "KILL"}); err != nil {
+		// It may have stopped on its own since the inspection (etcd exits
+		// once it learns it was removed): down is what was asked for.
+		if st, ierr := c.inspect(ctx, n); ierr == nil && !st.Running {
+			return nil
+		}
 		return fmt.Errorf("kill %s: %w", name, err)
 	}
 	select {

@@ -80,3 +80,22 @@ func TestFaultSpansMembership(t *testing.T) {
 		t.Fatalf("FaultSpans\n%+v\nwant\n%+v", got, want)
 	}
 }
+
+// A flipped byte is in force until the start its node refuses (whose
+// info carries the error), and the replace that follows is a change of
+// its own: the corruption's row gets the refusal, the replace's the new
+// member.
+func TestFaultSpansFlipByteThenReplace(t *testing.T) {
+	h := (&hist{}).
+		nemesis(Invoke, "corrupt", []byte(`{"f":"corrupt","name":"flip-byte","nodes":["n3"]}`)).nemesis(Info, "corrupt", nil). // 10..20
+		nemesis(Invoke, "start", []byte(`{"f":"start","nodes":["n3"]}`)).nemesis(Info, "start", StringValue("n3 stopped")).    // 30..40
+		nemesis(Invoke, "replace", []byte(`{"f":"replace","name":"replace-corrupted","nodes":["n3"]}`)).                       // 50
+		nemesis(Info, "replace", nil)                                                                                          // 60
+	want := []FaultSpan{
+		{Index: 0, EndIndex: 2, F: "corrupt", Label: "corrupt flip-byte n3", Start: 10, End: 40},
+		{Index: 4, EndIndex: 4, F: "replace", Label: "replace replace-corrupted n3", Start: 50, End: 60},
+	}
+	if got := FaultSpans(h.events); !reflect.DeepEqual(got, want) {
+		t.Fatalf("FaultSpans\n%+v\nwant\n%+v", got, want)
+	}
+}

@@ -35,10 +35,10 @@ func (r *run) nemesis(ctx context.Context, end time.Duration) {
 	}
 }
 
-// recover applies a fault's recovery, if it has one: a replace or a
-// leadership transfer is over once applied.
-func (r *run) recover(a nemesis.Action) {
-	if a.F != "" {
+// recover applies a fault's recovery actions in turn (none for a
+// replace or a leadership transfer: they are over once applied).
+func (r *run) recover(recovery []nemesis.Action) {
+	for _, a := range recovery {
 		r.act(a)
 	}
 }
@@ -75,10 +75,19 @@ func (r *run) act(a nemesis.Action) {
 		return
 	}
 	ev := evidence{bit: false, detail: ""}
-	if err != nil {
-		ev.detail = "failed to inject: " + err.Error()
-	} else {
+	switch {
+	case err == nil:
 		ev.bit, ev.detail = r.b.Evidence(ctx, a)
+	case a.F == "start":
+		// A start can fail as it must: a node refuses a log with a
+		// flipped byte. Its evidence tells that refusal from any other
+		// failure.
+		ev.bit, ev.detail = r.b.Evidence(ctx, a)
+		if !ev.bit {
+			ev.detail = "failed to start: " + err.Error() + "; " + ev.detail
+		}
+	default:
+		ev.detail = "failed to inject: " + err.Error()
 	}
 	r.mu.Lock()
 	r.faults.evidence[at] = ev

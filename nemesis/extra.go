@@ -72,6 +72,10 @@ const (
 	FlipByte = "flip-byte"
 )
 
+// ReplaceCorrupted names the replace that brings back a node that
+// refused its log.
+const ReplaceCorrupted = "replace-corrupted"
+
 // Corruptions lists the kinds Corrupt takes.
 var Corruptions = []string{TornTail, FlipByte}
 
@@ -150,7 +154,7 @@ func applyExtra(ctx context.Context, f Faults, a Action) (handled bool, err erro
 }
 
 // nextExtra picks a fault of the kinds in ExtraKinds.
-func (s *Schedule) nextExtra(kind, leader string, target func() string) (fault, recovery Action) {
+func (s *Schedule) nextExtra(kind, leader string, target func() string) (fault Action, recovery []Action) {
 	switch kind {
 	case "loss", "latency":
 		lf := &LinkFault{}
@@ -177,7 +181,7 @@ func (s *Schedule) nextExtra(kind, leader string, target func() string) (fault, 
 		if kind == "latency" {
 			name = "latency" + strings.TrimPrefix(name, "loss")
 		}
-		return Action{F: "degrade", Name: name, Link: lf}, Action{F: "restore-links"}
+		return Action{F: "degrade", Name: name, Link: lf}, []Action{{F: "restore-links"}}
 	case "lose-unfsynced":
 		victims := []string{target()}
 		name := "lose-one"
@@ -195,9 +199,17 @@ func (s *Schedule) nextExtra(kind, leader string, target func() string) (fault, 
 				name = "lose-leader"
 			}
 		}
-		return Action{F: "lose-unfsynced", Name: name, Nodes: victims}, Action{F: "start", Nodes: victims}
+		return Action{F: "lose-unfsynced", Name: name, Nodes: victims}, []Action{{F: "start", Nodes: victims}}
+	case "flip-byte":
+		// The node must refuse to start: the start shows it did. It may
+		// not then come back on an empty disk under its old member ID
+		// (it would have forgotten its votes and its log), so it is
+		// replaced: removed, and added back under a new member ID.
+		v := []string{target()}
+		return Action{F: "corrupt", Name: FlipByte, Nodes: v},
+			[]Action{{F: "start", Nodes: v}, {F: "replace", Name: ReplaceCorrupted, Nodes: v}}
 	default: // torn-tail
 		v := target()
-		return Action{F: "corrupt", Name: TornTail, Nodes: []string{v}}, Action{F: "start", Nodes: []string{v}}
+		return Action{F: "corrupt", Name: TornTail, Nodes: []string{v}}, []Action{{F: "start", Nodes: []string{v}}}
 	}
 }

@@ -79,6 +79,10 @@ func Supports(f Faults, kinds []string) (string, bool) {
 			_, ok = f.(PowerFaults)
 		case "torn-tail":
 			_, ok = f.(DiskFaults)
+		case "flip-byte":
+			_, disk := f.(DiskFaults)
+			_, members := f.(MembershipFaults)
+			ok = disk && members
 		case "membership":
 			_, ok = f.(MembershipFaults)
 		default:

@@ -170,7 +170,7 @@ func restoreMembers(ctx context.Context, f Faults) error {
 }
 
 // nextMembership picks a membership change.
-func (s *Schedule) nextMembership(leader string, target func() string) (fault, recovery Action) {
+func (s *Schedule) nextMembership(leader string, target func() string) (fault Action, recovery []Action) {
 	switch s.rng.IntN(3) {
 	case 0:
 		victims := []string{target()}
@@ -180,15 +180,15 @@ func (s *Schedule) nextMembership(leader string, target func() string) (fault, r
 		} else if victims[0] == leader {
 			name = "remove-leader"
 		}
-		return Action{F: "remove", Name: name, Nodes: victims}, Action{F: "add", Nodes: victims}
+		return Action{F: "remove", Name: name, Nodes: victims}, []Action{{F: "add", Nodes: victims}}
 	case 1:
 		v := target()
 		name := "replace-one"
 		if v == leader {
 			name = "replace-leader"
 		}
-		return Action{F: "replace", Name: name, Nodes: []string{v}}, Action{}
+		return Action{F: "replace", Name: name, Nodes: []string{v}}, nil
 	}
 	others := slices.DeleteFunc(slices.Clone(s.nodes), func(n string) bool { return n == leader })
-	return Action{F: "transfer-leader", Name: "transfer-leader", Nodes: []string{others[s.rng.IntN(len(others))]}}, Action{}
+	return Action{F: "transfer-leader", Name: "transfer-leader", Nodes: []string{others[s.rng.IntN(len(others))]}}, nil
 }

@@ -53,11 +53,13 @@ var Kinds = []string{"partition", "kill", "pause"}
 
 // ExtraKinds are the fault families only some backends take (see
 // extra.go): packet loss and latency on links, power failure (losing what
-// was not fsynced), and a torn write at the tail of a node's log; and
-// membership changes (membership.go), which every backend takes but which
-// change the cluster's shape, so a run of "all" stays the run it was.
-// "all" does not include them: name them.
-var ExtraKinds = []string{"loss", "latency", "lose-unfsynced", "torn-tail", "membership"}
+// was not fsynced), a torn write at the tail of a node's log, and a
+// flipped byte in an older record of it (which also replaces the node, so
+// it needs membership changes too); and membership changes
+// (membership.go), which every backend takes but which change the
+// cluster's shape, so a run of "all" stays the run it was. "all" does not
+// include them: name them.
+var ExtraKinds = []string{"loss", "latency", "lose-unfsynced", "torn-tail", "membership", "flip-byte"}
 
 // ParseKinds checks a comma-separated --nemesis value. "none" or "" is
 // no faults; "all" is every kind of Kinds.
@@ -108,13 +110,14 @@ func NewSchedule(kinds, nodes []string, rng *rand.Rand) *Schedule {
 // Empty reports whether the schedule injects nothing.
 func (s *Schedule) Empty() bool { return len(s.kinds) == 0 }
 
-// Next returns the next fault and the action that recovers from it (a
-// zero Action when the fault is over once applied: replace,
-// transfer-leader). leader may be "" when none is known; leader-aimed
-// faults then pick a random node.
-func (s *Schedule) Next(leader string) (fault, recovery Action) {
+// Next returns the next fault and the actions that recover from it, in
+// order: one for most faults, none when the fault is over once applied
+// (replace, transfer-leader), two for a flipped byte (the start the node
+// must refuse, then its replacement). leader may be "" when none is
+// known; leader-aimed faults then pick a random node.
+func (s *Schedule) Next(leader string) (fault Action, recovery []Action) {
 	if s.Empty() {
-		return Action{}, Action{}
+		return Action{}, nil
 	}
 	target := func() string {
 		if leader != "" && s.rng.IntN(2) == 0 {
@@ -123,13 +126,13 @@ func (s *Schedule) Next(leader string) (fault, recovery Action) {
 		return s.nodes[s.rng.IntN(len(s.nodes))]
 	}
 	switch kind := s.kinds[s.rng.IntN(len(s.kinds))]; kind {
-	case "loss", "latency", "lose-unfsynced", "torn-tail":
+	case "loss", "latency", "lose-unfsynced", "torn-tail", "flip-byte":
 		return s.nextExtra(kind, leader, target)
 	case "membership":
 		return s.nextMembership(leader, target)
 	case "partition":
 		name, g := s.partition(leader)
-		return Action{F: "partition", Name: name, Grudge: g}, Action{F: "heal"}
+		return Action{F: "partition", Name: name, Grudge: g}, []Action{{F: "heal"}}
 	case "kill":
 		victims := []string{target()}
 		name := "kill-one"
@@ -141,14 +144,14 @@ func (s *Schedule) Next(leader string) (fault, recovery Action) {
 		} else if victims[0] == leader {
 			name = "kill-leader"
 		}
-		return Action{F: "kill", Name: name, Nodes: victims}, Action{F: "start", Nodes: victims}
+		return Action{F: "kill", Name: name, Nodes: victims}, []Action{{F: "start", Nodes: victims}}
 	default: // pause
 		v := target()
 		name := "pause-one"
 		if v == leader {
 			name = "pause-leader"
 		}
-		return Action{F: "pause", Name: name, Nodes: []string{v}}, Action{F: "resume", Nodes: []string{v}}
+		return Action{F: "pause", Name: name, Nodes: []string{v}}, []Action{{F: "resume", Nodes: []string{v}}}
 	}
 }
 

@@ -174,6 +174,19 @@ func testCorruptLog(t *testing.T, mode LazyFSMode) {
 	}
 	mustBite(t, c, nemesis.Action{F: "start", Nodes: followers[1:]})
 	writeRead(t, c, leader, "k", 7) // the other two carry on
+
+	// The refusing node comes back replaced, as the flip-byte nemesis
+	// brings it back: removed, then added under a new member ID on an
+	// empty volume. A later restart of it is an ordinary one.
+	replace := nemesis.Action{F: "replace", Name: nemesis.ReplaceCorrupted, Nodes: followers[1:]}
+	timed(t, "replace the refusing node", func() error { return nemesis.Apply(ctx, c, replace) })
+	mustBite(t, c, replace)
+	writeRead(t, c, followers[1], "k", 8)
+	kill := nemesis.Action{F: "kill", Nodes: followers[1:]}
+	timed(t, "kill the new member", func() error { return nemesis.Apply(ctx, c, kill) })
+	timed(t, "start it again", func() error { return c.Start(ctx, followers[1]) })
+	mustBite(t, c, nemesis.Action{F: "start", Nodes: followers[1:]})
+	writeRead(t, c, followers[1], "k", 9)
 }
 
 // Latency through netdelay: with the leader's followers hearing it 150 ms

@@ -377,6 +377,9 @@ func (c *Cluster) recreate(ctx context.Context, n *node, args []string) error {
 	}
 	old := retired{member: nemesis.MemberID(n.name, n.incarnation-1), id: n.ctr.GetContainerID()}
 	n.retired = append(n.retired, old)
+	// The new member's volume is empty: whatever corruption the old one
+	// took is no longer there to be judged at its next start.
+	delete(c.corrupted, n.name)
 	if err := c.createNode(ctx, n, append(args, c.cfg.Args...)); err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ func NewFlags(fs *flag.FlagSet, defaultBackend string, defaultTime time.Duration
 	fs.StringVar(&f.cfg.EtcdReads, "etcd-reads", "", "target etcd: read mode, linearizable (default) or serializable (may be stale)")
 	fs.IntVar(&f.cfg.Nodes, "nodes", 5, "cluster size")
 	fs.StringVar(&f.cfg.Workload, "workload", "register", "the workload: register (read, write, cas on rotating keys)")
-	fs.StringVar(&f.nemesis, "nemesis", "partition,kill,pause", "faults to inject: any of "+joinKinds()+" (all: "+strings.Join(nemesis.Kinds, ",")+"), or none; also, not in all: "+strings.Join(nemesis.ExtraKinds, ",")+" (torn-tail: docker only)")
+	fs.StringVar(&f.nemesis, "nemesis", "partition,kill,pause", "faults to inject: any of "+joinKinds()+" (all: "+strings.Join(nemesis.Kinds, ",")+"), or none; also, not in all: "+strings.Join(nemesis.ExtraKinds, ",")+" (torn-tail, flip-byte: docker and raftnode only)")
 	fs.DurationVar(&f.timeLimit, "time-limit", defaultTime, "how long the workload and fault phase runs")
 	fs.IntVar(&f.cfg.Concurrency, "concurrency", 10, "concurrent client processes")
 	fs.Float64Var(&f.cfg.Rate, "rate", 200, "operations per second across all clients")

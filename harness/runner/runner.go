@@ -33,8 +33,12 @@ func Resolve(ctx context.Context, req Request, out io.Writer) (store.TestConfig,
 		}
 		return sim.Resolve(req.Config)
 	}
-	if req.Config.Target == "etcd" && slices.Contains(req.Config.Nemesis, "torn-tail") {
-		return req.Config, fmt.Errorf("--nemesis torn-tail cuts raftnode's log records; etcd's WAL is another format: leave it out for --target etcd")
+	if req.Config.Target == "etcd" {
+		for _, k := range []string{"torn-tail", "flip-byte"} {
+			if slices.Contains(req.Config.Nemesis, k) {
+				return req.Config, fmt.Errorf("--nemesis %s damages raftnode's log records; etcd's WAL is another format: leave it out for --target etcd", k)
+			}
+		}
 	}
 	image := docker.ImageFor(req.Config, req.Image)
 	if err := docker.Available(ctx); err != nil {

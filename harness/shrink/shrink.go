@@ -312,7 +312,7 @@ func faultUnits(sched []store.TimedAction) [][]int {
 		switch a.F {
 		case "partition", "heal":
 			return "partition"
-		case "kill", "start":
+		case "kill", "start", "corrupt":
 			return fmt.Sprint("kill", a.Nodes)
 		case "pause", "resume":
 			return fmt.Sprint("pause", a.Nodes)

@@ -29,6 +29,16 @@ func TestFaultUnits(t *testing.T) {
 	}
 }
 
+// A corruption is undone by its node's start, as a kill is; the replace
+// that follows a flipped byte is a unit of its own.
+func TestFaultUnitsCorrupt(t *testing.T) {
+	sched := []store.TimedAction{at(0, "corrupt", "n3"), at(10, "start", "n3"), at(20, "replace", "n3"), at(30, "kill", "n1"), at(40, "start", "n1")}
+	want := [][]int{{0, 1}, {2}, {3, 4}}
+	if got := faultUnits(sched); !reflect.DeepEqual(got, want) {
+		t.Fatalf("units %v, want %v", got, want)
+	}
+}
+
 // ddmin finds the two units a failure needs among many.
 func TestDDMin(t *testing.T) {
 	s := &search{ctx: context.Background(), deadline: time.Now().Add(time.Minute)}

@@ -121,8 +121,16 @@ func (f *front) close() {
 func (f *front) serveConn(c net.Conn) {
 	br := bufio.NewReaderSize(c, frontBufSize)
 	var out []byte
-	for {
-		req, ok, err := f.readRequest(c, br)
+	// The first request's header must arrive within ReadHeaderTimeout of
+	// the accept, as net/http demands: a connection that never sends
+	// anything must not hold a descriptor forever.
+	if err := c.SetReadDeadline(time.Now().Add(f.s.http.ReadHeaderTimeout)); err != nil {
+		_ = c.Close()
+		f.track(c, false)
+		return
+	}
+	for first := true; ; first = false {
+		req, ok, err := f.readRequest(c, br, first)
 		if err != nil {
 			break
 		}
@@ -174,14 +182,14 @@ type plainRequest struct {
 // plain: nothing was consumed, and net/http must take the connection.
 // An error ends the connection (it closed, or sent no complete header
 // within ReadHeaderTimeout, as net/http would allow).
-func (f *front) readRequest(c net.Conn, br *bufio.Reader) (plainRequest, bool, error) {
+// deadline says a read deadline is already set (the first request's).
+func (f *front) readRequest(c net.Conn, br *bufio.Reader, deadline bool) (plainRequest, bool, error) {
 	var req plainRequest
 	if _, err := br.Peek(1); err != nil {
 		return req, false, err
 	}
 	req.start = time.Now()
 	var hdr []byte
-	deadline := false
 	for {
 		buf, _ := br.Peek(br.Buffered())
 		if end := bytes.Index(buf, []byte("\r\n\r\n")); end >= 0 {
@@ -209,6 +217,9 @@ func (f *front) readRequest(c net.Conn, br *bufio.Reader) (plainRequest, bool, e
 	}
 	length, ok := parsePlain(hdr, &req)
 	if !ok {
+		return req, false, nil
+	}
+	if length > br.Size() { // also keeps the sum below from overflowing
 		return req, false, nil
 	}
 	req.size = len(hdr) + 2 + length
@@ -425,6 +436,15 @@ type bufferedConn struct {
 }
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// CloseWrite lets net/http half-close before it closes (it answers a
+// too-large body with 413, then waits for the client to read it).
+func (c *bufferedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
 
 // chanListener gives net/http the connections the front hands off.
 type chanListener struct {

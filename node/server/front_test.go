@@ -205,6 +205,47 @@ func TestFrontSlowHeader(t *testing.T) {
 	}
 }
 
+// A connection that never sends a request is closed after
+// ReadHeaderTimeout, as net/http closes it; one that made a request and
+// then idles past that timeout stays open for its next one (keep-alive).
+func TestFrontIdleConnections(t *testing.T) {
+	s, front, _ := startOne(t)
+	timeout := s.http.ReadHeaderTimeout
+	silent, err := net.Dial("tcp", front)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	kept, err := net.Dial("tcp", front)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kept.Close()
+	br := bufio.NewReader(kept)
+	for i := range 2 {
+		if _, err := io.WriteString(kept, put("idle", fmt.Sprintf(`{"value":%d}`, i))); err != nil {
+			t.Fatal(err)
+		}
+		_ = kept.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d on a kept-alive connection: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: HTTP %d", i, resp.StatusCode)
+		}
+		if i == 0 {
+			time.Sleep(timeout + time.Second)
+		}
+	}
+	_ = silent.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := silent.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("a connection silent for %v: read gave %v, want EOF (closed by the server)", timeout+time.Second, err)
+	}
+}
+
 // BenchmarkClientAPI compares the front with net/http alone serving the
 // same handler: linearizable reads of a one-node cluster (no disk on the
 // path), 16 keep-alive connections sending raw requests.

@@ -3,31 +3,35 @@ package sim
 import (
 	"context"
 	"fmt"
+	"iter"
 	"time"
 )
 
 // runtime runs the engine's processes in virtual time. Each process is a
-// goroutine, but only one of them, or the event loop, runs at any moment:
-// they pass a baton. A process that waits (Sleep, an operation in flight)
-// schedules its own wake-up on the clock and hands the baton back to the
-// loop; the loop runs events in time order and hands the baton to a
-// process when its wake-up comes. So the interleaving is the clock's, and
-// a run stays a pure function of its seed, whatever Go's scheduler does.
+// coroutine (iter.Pull): only one of them, or the event loop, runs at any
+// moment. A process that waits (Sleep, an operation in flight) schedules
+// its own wake-up on the clock and yields to the loop; the loop runs
+// events in time order and resumes a process when its wake-up comes. So
+// the interleaving is the clock's, and a run stays a pure function of its
+// seed, whatever Go's scheduler does. Coroutines rather than goroutines
+// passing a channel baton: a coroutine switch never goes through the
+// scheduler, where each channel handoff woke an idle thread for nothing
+// (a seventh of the simulator's CPU went to futex calls).
 type runtime struct {
 	clock *clock
-	// baton carries control back to the loop when the running process
-	// parks or returns.
-	baton chan struct{}
-	// cur is the process holding the baton (nil: the loop).
+	// cur is the running process (nil: the loop).
 	cur *proc
 }
 
 type proc struct {
-	wake chan struct{}
-	done bool
+	// next resumes the process until it parks or returns (iter.Pull).
+	next func() (struct{}, bool)
+	// yield, called from inside the process, parks it.
+	yield func(struct{}) bool
+	done  bool
 }
 
-func newRuntime(c *clock) *runtime { return &runtime{clock: c, baton: make(chan struct{})} }
+func newRuntime(c *clock) *runtime { return &runtime{clock: c} }
 
 func (r *runtime) Now() time.Duration { return time.Duration(r.clock.now) }
 
@@ -79,13 +83,13 @@ func (r *runtime) run(main func()) error {
 
 // spawn starts fn as a process at the current instant.
 func (r *runtime) spawn(fn func()) {
-	p := &proc{wake: make(chan struct{})}
-	go func() {
-		<-p.wake
+	p := &proc{}
+	// A process left parked when the run ends is never resumed or
+	// stopped: the run is over, and nothing it holds is shared.
+	p.next, _ = iter.Pull(func(yield func(struct{}) bool) {
+		p.yield = yield
 		fn()
-		p.done = true
-		r.baton <- struct{}{}
-	}()
+	})
 	r.clock.after(0, func() { r.resume(p) })
 }
 
@@ -93,22 +97,22 @@ func (r *runtime) spawn(fn func()) {
 // its own: never from inside another's step.
 func (r *runtime) wake(p *proc) { r.clock.after(0, func() { r.resume(p) }) }
 
-// resume hands the baton to p (from the loop) and takes it back once p
-// parks or returns.
+// resume runs p (from the loop) until it parks or returns.
 func (r *runtime) resume(p *proc) {
 	if p.done {
 		return
 	}
 	r.cur = p
-	p.wake <- struct{}{}
-	<-r.baton
+	if _, ok := p.next(); !ok {
+		p.done = true
+	}
 	r.cur = nil
 }
 
-// park hands the baton back to the loop (from p) and waits for it.
+// park yields from p back to the loop, and returns when the loop resumes
+// p.
 func (r *runtime) park(p *proc) {
-	r.baton <- struct{}{}
-	<-p.wake
+	p.yield(struct{}{})
 	r.cur = p
 }
 

@@ -218,7 +218,8 @@ func TestCompareFailsOnlyWhenTheRateDrops(t *testing.T) {
 }
 
 // runSim reads raftcheck sim's exit status and output as documented:
-// 1 with the failing seed, 3 or a panic as a crash, 2 unknown, 0 survived.
+// 1 with the failing seed (not linearizable or an invariant), 4 not live,
+// 3 or a panic as a crash, 2 unknown, 0 survived.
 func TestRunSimClassifiesExits(t *testing.T) {
 	for _, c := range []struct {
 		script string
@@ -226,6 +227,8 @@ func TestRunSimClassifiesExits(t *testing.T) {
 		seed   uint64
 	}{
 		{"echo 'seed 7 is NOT linearizable; replay it with:'; exit 1", SimCaught, 7},
+		{"echo 'seed 12 broke a Raft invariant; replay it with:'; exit 1", SimCaught, 12},
+		{"echo 'seed 9 is NOT live after the final heal; replay it with:'; exit 4", SimNotLive, 9},
 		{"echo 'all 10 seeds linearizable'; exit 0", SimSurvived, 0},
 		{"echo 'raftcheck sim: seed 4: node n1: boom' >&2; exit 3", SimCrash, 4},
 		{"echo 'panic: index out of range' >&2; exit 2", SimCrash, 0},

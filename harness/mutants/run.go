@@ -18,7 +18,8 @@ import (
 
 // Sim outcomes of one mutant.
 const (
-	SimCaught   = "caught"   // a seed was not linearizable (exit 1)
+	SimCaught   = "caught"   // a seed was not linearizable or broke a Raft invariant (exit 1)
+	SimNotLive  = "not live" // a seed had no leader and write after the final heal (exit 4)
 	SimCrash    = "crash"    // the harness failed on a seed (exit 3) or the process panicked
 	SimSurvived = "survived" // every seed linearizable
 	SimUnknown  = "unknown"  // every seed checked or timed out, none invalid (exit 2)
@@ -59,8 +60,9 @@ type Result struct {
 	Rule string `json:"rule"`
 	File string `json:"file"`
 	// Sim is one of the Sim* outcomes; FirstSeed the seed that caught it
-	// (0 if none); SimSeconds the wall time of the sim run; SimDetail the
-	// harness error or panic, if any.
+	// (0 if none); SimSeconds the wall time of the sim run; SimDetail what
+	// the failing seed did (broke a Raft invariant, ...), or the harness
+	// error or panic.
 	Sim        string  `json:"sim"`
 	FirstSeed  uint64  `json:"first_seed,omitempty"`
 	SimSeconds float64 `json:"sim_seconds"`
@@ -76,7 +78,7 @@ type Result struct {
 
 // SimCaughtIt reports whether the simulator noticed the mutant.
 func (r Result) SimCaughtIt() bool {
-	return r.Sim == SimCaught || r.Sim == SimCrash || r.Sim == SimTimeout
+	return r.Sim == SimCaught || r.Sim == SimNotLive || r.Sim == SimCrash || r.Sim == SimTimeout
 }
 
 // Caught reports whether anything noticed the mutant.
@@ -153,7 +155,8 @@ func runOne(ctx context.Context, tree Tree, tmp string, m Mutant, opt Options) (
 }
 
 var (
-	reInvalid = regexp.MustCompile(`seed (\d+) is NOT linearizable`)
+	// reVerdict matches raftcheck sim's line for its first failing seed.
+	reVerdict = regexp.MustCompile(`seed (\d+) (is NOT linearizable|broke a Raft invariant|is NOT live after the final heal)`)
 	reSeedErr = regexp.MustCompile(`seed (\d+)`)
 )
 
@@ -192,8 +195,13 @@ func runSim(ctx context.Context, bin, tmp string, opt Options) (string, uint64, 
 	errText := stderr.String()
 	panicked := strings.Contains(errText, "panic:") || strings.Contains(errText, "fatal error:")
 	switch {
-	case code == 1:
-		return SimCaught, firstSeed(reInvalid, stdout.String()), secs, ""
+	case code == 1, code == 4:
+		outcome := SimCaught
+		if code == 4 {
+			outcome = SimNotLive
+		}
+		seed, how := verdictLine(stdout.String())
+		return outcome, seed, secs, how
 	case code == 3 || panicked:
 		return SimCrash, firstSeed(reSeedErr, errText), secs, firstLine(errText)
 	case code == 2:
@@ -202,6 +210,17 @@ func runSim(ctx context.Context, bin, tmp string, opt Options) (string, uint64, 
 		return SimSurvived, 0, secs, ""
 	}
 	return SimCrash, 0, secs, fmt.Sprintf("exit %d: %s", code, firstLine(errText))
+}
+
+// verdictLine returns the failing seed and what it did ("broke a Raft
+// invariant"), so the table tells the checkers apart.
+func verdictLine(s string) (uint64, string) {
+	m := reVerdict.FindStringSubmatch(s)
+	if m == nil {
+		return 0, ""
+	}
+	n, _ := strconv.ParseUint(m[1], 10, 64)
+	return n, strings.TrimPrefix(m[2], "is ")
 }
 
 func firstSeed(re *regexp.Regexp, s string) uint64 {

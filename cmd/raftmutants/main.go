@@ -46,6 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	results := fs.String("results", "results", "results store")
 	baseline := fs.String("baseline", "mutants/BASELINE.json", "committed baseline to compare with (empty: none)")
 	write := fs.Bool("write-baseline", false, "write this run as the baseline (BASELINE.json and BASELINE.md)")
+	ablateRun := fs.String("ablate", "", "instead of running, take a stored run (its mutants.json) and find, for each sim catch, which network features its first failing seed needed; stores the run again with that column")
 	adopt := fs.String("adopt", "", "instead of running, make stored mutants.json files (comma-separated: parts of one corpus run with the same settings) the baseline, notes refreshed from the corpus")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -60,6 +61,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *adopt != "" {
 		return adoptBaseline(*adopt, ms, *baseline, stdout, stderr)
+	}
+	if *ablateRun != "" {
+		return ablateStored(ctx, *ablateRun, ms, stdout, stderr)
 	}
 	if *only != "" {
 		ms = pick(ms, strings.Split(*only, ","))
@@ -140,6 +144,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // writeBaseline stores rep as BASELINE.json and BASELINE.md.
 func writeBaseline(rep *mutants.Report, path string) error {
+	rep.Tally()
 	dir := filepath.Dir(path)
 	if err := rep.Save(dir); err != nil {
 		return fmt.Errorf("baseline: %w", err)
@@ -240,4 +245,30 @@ func commit(root string) string {
 		c += "+dirty"
 	}
 	return c
+}
+
+// ablateStored adds the network ablation to a stored run, in place.
+func ablateStored(ctx context.Context, path string, ms []mutants.Mutant, stdout, stderr io.Writer) int {
+	rep, err := mutants.LoadReport(path)
+	if err != nil {
+		fmt.Fprintln(stderr, "raftmutants:", err)
+		return 3
+	}
+	root, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 3
+	}
+	if err := mutants.Ablate(ctx, ms, rep.Results, mutants.Options{Root: root, TimeLimit: rep.TimeLimit, Log: stdout}); err != nil {
+		fmt.Fprintln(stderr, "raftmutants:", err)
+		return 3
+	}
+	rep.Tally()
+	dir := filepath.Dir(path)
+	if err := rep.Save(dir); err != nil {
+		fmt.Fprintln(stderr, "raftmutants: store:", err)
+		return 3
+	}
+	fmt.Fprintf(stdout, "stored in %s\n", dir)
+	return 0
 }

@@ -48,8 +48,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "# Mutants: %d of %d caught (%.1f%%), %d by the simulator\n\n", r.Caught, len(r.Results), 100*r.Rate, r.SimCaught)
 	fmt.Fprintf(&b, "Commit %s, %d sim seeds per mutant (--time-limit %s), unit tests %s, started %s.\n\n",
 		r.Commit, r.Seeds, r.TimeLimit, strings.Join(r.Units, " "), r.Started)
-	b.WriteString("| mutant | rule | file | sim | first seed | sim time | unit tests | survived |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| mutant | rule | file | sim | first seed | sim time | network it needed | unit tests | survived |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, x := range r.Results {
 		seed := "-"
 		if x.FirstSeed > 0 {
@@ -66,8 +66,12 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		if !x.Caught() {
 			survived = "**yes**"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.0fs | %s | %s |\n", x.Name, cell(x.Rule), x.File,
-			cell(sim), seed, x.SimSeconds, cell(unitText(x)), survived)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %.0fs | %s | %s | %s |\n", x.Name, cell(x.Rule), x.File,
+			cell(sim), seed, x.SimSeconds, cell(x.Ablation.String()), cell(unitText(x)), survived)
+	}
+	if r.hasAblations() {
+		b.WriteString("\nNetwork it needed: the first failing seed run again with each of the simulator's harsher network features off in turn; " +
+			"the features without which it passed, and whether it still failed with all of them off (loss, duplication and latency alone).\n")
 	}
 	var notes []Result
 	for _, x := range r.Results {
@@ -83,6 +87,15 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func (r *Report) hasAblations() bool {
+	for _, x := range r.Results {
+		if x.Ablation != nil {
+			return true
+		}
+	}
+	return false
 }
 
 func cell(s string) string {

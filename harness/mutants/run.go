@@ -74,6 +74,9 @@ type Result struct {
 	// Error is set when the mutant could not be applied or built.
 	Error string `json:"error,omitempty"`
 	Note  string `json:"note,omitempty"`
+	// Ablation, when made (raftmutants --ablate), says which network
+	// features the sim's catch needed.
+	Ablation *Ablation `json:"ablation,omitempty"`
 }
 
 // SimCaughtIt reports whether the simulator noticed the mutant.

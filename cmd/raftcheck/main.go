@@ -48,7 +48,7 @@ usage:
 Run 'raftcheck COMMAND -h' for a command's flags.
 Exit status: 0 linearizable, 1 not linearizable (or a Raft invariant broken),
 2 unknown, 3 harness error, 4 not live (no leader and write within 10
-election timeouts of the final heal).
+election timeouts of the final heal, or a simulation whose clock stopped).
 `
 
 func main() {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -45,12 +46,17 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	start := time.Now()
 	done, unknown := 0, 0
 	var failed *runner.SeedResult[int]
-	var harnessErr error
+	var harnessErr, stalled error
 	runner.Sweep(ctx, first, *seeds, *workers, func(seed uint64) (int, error) {
 		return checkSeed(ctx, base, seed)
 	}, func(r runner.SeedResult[int]) bool {
 		done++
 		switch {
+		case isStalled(r.Err):
+			// The stuck goroutine spins on (and may allocate) until the
+			// process exits: report at once, without running it again.
+			stalled = r.Err
+			return false
 		case r.Err != nil:
 			if harnessErr == nil {
 				harnessErr = fmt.Errorf("seed %d: %w", r.Seed, r.Err)
@@ -72,6 +78,15 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 		return true
 	})
 	switch {
+	case stalled != nil:
+		var st *sim.StalledError
+		errors.As(stalled, &st)
+		tc, err := sim.Resolve(withSeed(base, st.Seed))
+		if err != nil {
+			return exitHarness, err
+		}
+		fmt.Fprintf(stdout, "%v\n\nseed %d is NOT live (its simulation stalled); replay it with:\n  %s\n", stalled, st.Seed, tc.ReplayCommand())
+		return exitNotLive, nil
 	case failed != nil:
 		return storeFailure(ctx, f, base, failed.Seed, stdout)
 	case harnessErr != nil:
@@ -139,4 +154,17 @@ func storeFailure(ctx context.Context, f *runner.Flags, base store.TestConfig, s
 	}
 	fmt.Fprintf(stdout, "\nseed %d %s; replay it with:\n  raftcheck test --replay %s\n", seed, what, dir)
 	return res.ExitCode(), nil
+}
+
+// isStalled reports a simulation whose virtual time stopped (a livelock in
+// the system under test): a verdict, not liveness after the final heal
+// but its limit case.
+func isStalled(err error) bool {
+	var stalled *sim.StalledError
+	return errors.As(err, &stalled)
+}
+
+func withSeed(tc store.TestConfig, seed uint64) store.TestConfig {
+	tc.Seed = seed
+	return tc
 }

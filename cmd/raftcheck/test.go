@@ -36,6 +36,10 @@ func cmdTest(ctx context.Context, args []string, stdout, stderr io.Writer) (int,
 	}
 	fmt.Fprintf(stdout, "raftcheck test: %s, seed %d\n", tc.Name, tc.Seed)
 	res, dir, err := runner.Run(ctx, tc, f.Results, runner.Options{Out: stdout, HTMLAlways: f.HTMLAlways})
+	if isStalled(err) {
+		fmt.Fprintf(stdout, "%v\nNOT live: the simulation never ended, so there is no history to check\n", err)
+		return exitNotLive, nil
+	}
 	if err != nil {
 		return exitHarness, err
 	}

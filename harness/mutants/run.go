@@ -159,7 +159,7 @@ func runOne(ctx context.Context, tree Tree, tmp string, m Mutant, opt Options) (
 
 var (
 	// reVerdict matches raftcheck sim's line for its first failing seed.
-	reVerdict = regexp.MustCompile(`seed (\d+) (is NOT linearizable|broke a Raft invariant|is NOT live after the final heal)`)
+	reVerdict = regexp.MustCompile(`seed (\d+) (is NOT linearizable|broke a Raft invariant|is NOT live)`)
 	reSeedErr = regexp.MustCompile(`seed (\d+)`)
 )
 

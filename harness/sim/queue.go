@@ -1,5 +1,7 @@
 package sim
 
+import "sync/atomic"
+
 // action is what an event does: a closure (fn), or anything else the
 // simulator schedules by the thousand and would rather not wrap in a
 // closure of its own (a message's flight).
@@ -100,6 +102,9 @@ type clock struct {
 	seq    uint64
 	agenda agenda
 	ran    uint64
+	// shown mirrors now for the stall watchdog (stall.go), the one reader
+	// outside the loop's goroutine; stored only when time moves.
+	shown atomic.Int64
 }
 
 // after schedules f d nanoseconds from now.
@@ -125,12 +130,18 @@ func (c *clock) runUntil(t int64) {
 	for c.agenda.len() > 0 && c.agenda.heap[0].at <= t {
 		c.run()
 	}
-	c.now = max(c.now, t)
+	if t > c.now {
+		c.now = t
+		c.shown.Store(t)
+	}
 }
 
 func (c *clock) run() {
 	at, act := c.agenda.pop()
-	c.now = at
+	if at != c.now {
+		c.now = at
+		c.shown.Store(at)
+	}
 	c.ran++
 	act.run()
 }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,18 +14,34 @@ import (
 // phases in virtual time. The configuration is used as it is; nothing is
 // drawn again, so the record is the run.
 func Run(ctx context.Context, tc store.TestConfig) (harness.Finished, error) {
-	started := time.Now()
 	s, err := New(tc)
 	if err != nil {
 		return harness.Finished{}, err
 	}
+	return s.finish(ctx, DefaultStallAfter)
+}
+
+// finish runs the engine on s; a clock that stops for stallAfter ends
+// it with a StalledError.
+func (s *Simulator) finish(ctx context.Context, stallAfter time.Duration) (harness.Finished, error) {
+	started := time.Now()
+	tc := s.tc
 	var out harness.Outcome
-	var runErr error
-	err = s.rt.run(func() {
-		out, runErr = harness.Run(ctx, s, tc, harness.Options{})
-	})
-	if err == nil {
-		err = runErr
+	done := make(chan error, 1)
+	go func() {
+		var runErr error
+		err := s.rt.run(func() {
+			out, runErr = harness.Run(ctx, s, tc, harness.Options{})
+		})
+		if err == nil {
+			err = runErr
+		}
+		done <- err
+	}()
+	err := s.watch(done, stallAfter)
+	var stalled *StalledError
+	if errors.As(err, &stalled) {
+		return harness.Finished{}, err
 	}
 	if err != nil {
 		return harness.Finished{}, fmt.Errorf("sim seed %d: %w", tc.Seed, err)

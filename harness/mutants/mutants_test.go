@@ -229,6 +229,7 @@ func TestRunSimClassifiesExits(t *testing.T) {
 		{"echo 'seed 7 is NOT linearizable; replay it with:'; exit 1", SimCaught, 7},
 		{"echo 'seed 12 broke a Raft invariant; replay it with:'; exit 1", SimCaught, 12},
 		{"echo 'seed 9 is NOT live after the final heal; replay it with:'; exit 4", SimNotLive, 9},
+		{"echo 'seed 4 is NOT live (its simulation stalled); replay it with:'; exit 4", SimNotLive, 4},
 		{"echo 'all 10 seeds linearizable'; exit 0", SimSurvived, 0},
 		{"echo 'raftcheck sim: seed 4: node n1: boom' >&2; exit 3", SimCrash, 4},
 		{"echo 'panic: index out of range' >&2; exit 2", SimCrash, 0},

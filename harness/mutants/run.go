@@ -204,6 +204,12 @@ func runSim(ctx context.Context, bin, tmp string, opt Options) (string, uint64, 
 			outcome = SimNotLive
 		}
 		seed, how := verdictLine(stdout.String())
+		if code == 4 {
+			how = "no leader and write after the final heal"
+			if strings.Contains(stdout.String(), "stalled") {
+				how = "its simulation stalled (a livelock)"
+			}
+		}
 		return outcome, seed, secs, how
 	case code == 3 || panicked:
 		return SimCrash, firstSeed(reSeedErr, errText), secs, firstLine(errText)

@@ -46,16 +46,16 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	start := time.Now()
 	done, unknown := 0, 0
 	var failed *runner.SeedResult[int]
-	var harnessErr, stalled error
+	var harnessErr error
+	var stalled *sim.StalledError
 	runner.Sweep(ctx, first, *seeds, *workers, func(seed uint64) (int, error) {
 		return checkSeed(ctx, base, seed)
 	}, func(r runner.SeedResult[int]) bool {
 		done++
 		switch {
-		case isStalled(r.Err):
+		case errors.As(r.Err, &stalled):
 			// The stuck goroutine spins on (and may allocate) until the
 			// process exits: report at once, without running it again.
-			stalled = r.Err
 			return false
 		case r.Err != nil:
 			if harnessErr == nil {
@@ -79,13 +79,12 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	})
 	switch {
 	case stalled != nil:
-		var st *sim.StalledError
-		errors.As(stalled, &st)
-		tc, err := sim.Resolve(withSeed(base, st.Seed))
+		base.Seed = stalled.Seed
+		tc, err := sim.Resolve(base)
 		if err != nil {
 			return exitHarness, err
 		}
-		fmt.Fprintf(stdout, "%v\n\nseed %d is NOT live (its simulation stalled); replay it with:\n  %s\n", stalled, st.Seed, tc.ReplayCommand())
+		fmt.Fprintf(stdout, "%v\n\nseed %d is NOT live (its simulation stalled); replay it with:\n  %s\n", stalled, stalled.Seed, tc.ReplayCommand())
 		return exitNotLive, nil
 	case failed != nil:
 		return storeFailure(ctx, f, base, failed.Seed, stdout)
@@ -157,14 +156,9 @@ func storeFailure(ctx context.Context, f *runner.Flags, base store.TestConfig, s
 }
 
 // isStalled reports a simulation whose virtual time stopped (a livelock in
-// the system under test): a verdict, not liveness after the final heal
-// but its limit case.
+// the system under test): not a harness failure but a verdict, the limit
+// case of not live.
 func isStalled(err error) bool {
 	var stalled *sim.StalledError
 	return errors.As(err, &stalled)
-}
-
-func withSeed(tc store.TestConfig, seed uint64) store.TestConfig {
-	tc.Seed = seed
-	return tc
 }

@@ -144,7 +144,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // writeBaseline stores rep as BASELINE.json and BASELINE.md.
 func writeBaseline(rep *mutants.Report, path string) error {
-	rep.Tally()
 	dir := filepath.Dir(path)
 	if err := rep.Save(dir); err != nil {
 		return fmt.Errorf("baseline: %w", err)

@@ -187,9 +187,9 @@ func ablateOne(ctx context.Context, tree Tree, tmp string, m Mutant, seed uint64
 		return Ablation{}, err
 	}
 	defer undo.undo()
-	bin := filepath.Join(tmp, "raftcheck")
-	if out, err := goCmd(ctx, tree.Dir, opt.Go, "build", "-trimpath", "-o", bin, "./cmd/raftcheck"); err != nil {
-		return Ablation{Error: "build failed: " + lastLines(out, 3)}, nil
+	bin, failure := buildRaftcheck(ctx, tree, tmp, opt)
+	if failure != "" {
+		return Ablation{Error: failure}, nil
 	}
 	a := ablate(ctx, bin, tmp, seed, opt)
 	if err := undo.undo(); err != nil {

@@ -133,9 +133,9 @@ func runOne(ctx context.Context, tree Tree, tmp string, m Mutant, opt Options) (
 	}
 	defer undo.undo()
 	if opt.Seeds > 0 {
-		bin := filepath.Join(tmp, "raftcheck")
-		if out, err := goCmd(ctx, tree.Dir, opt.Go, "build", "-trimpath", "-o", bin, "./cmd/raftcheck"); err != nil {
-			r.Error = "build failed: " + lastLines(out, 5)
+		bin, failure := buildRaftcheck(ctx, tree, tmp, opt)
+		if failure != "" {
+			r.Error = failure
 			return r, nil
 		}
 		r.Sim, r.FirstSeed, r.SimSeconds, r.SimDetail = runSim(ctx, bin, tmp, opt)
@@ -155,6 +155,16 @@ func runOne(ctx context.Context, tree Tree, tmp string, m Mutant, opt Options) (
 		return r, fmt.Errorf("mutant %s: restore %s: %w", m.Name, m.File, err)
 	}
 	return r, ctx.Err()
+}
+
+// buildRaftcheck builds the tree's raftcheck into tmp; failure is the
+// build's last lines if it failed.
+func buildRaftcheck(ctx context.Context, tree Tree, tmp string, opt Options) (bin, failure string) {
+	bin = filepath.Join(tmp, "raftcheck")
+	if out, err := goCmd(ctx, tree.Dir, opt.Go, "build", "-trimpath", "-o", bin, "./cmd/raftcheck"); err != nil {
+		return "", "build failed: " + lastLines(out, 5)
+	}
+	return bin, ""
 }
 
 var (
@@ -198,19 +208,16 @@ func runSim(ctx context.Context, bin, tmp string, opt Options) (string, uint64, 
 	errText := stderr.String()
 	panicked := strings.Contains(errText, "panic:") || strings.Contains(errText, "fatal error:")
 	switch {
-	case code == 1, code == 4:
-		outcome := SimCaught
-		if code == 4 {
-			outcome = SimNotLive
-		}
+	case code == 1:
 		seed, how := verdictLine(stdout.String())
-		if code == 4 {
-			how = "no leader and write after the final heal"
-			if strings.Contains(stdout.String(), "stalled") {
-				how = "its simulation stalled (a livelock)"
-			}
+		return SimCaught, seed, secs, how
+	case code == 4:
+		seed, _ := verdictLine(stdout.String())
+		how := "no leader and write after the final heal"
+		if strings.Contains(stdout.String(), "stalled") {
+			how = "its simulation stalled (a livelock)"
 		}
-		return outcome, seed, secs, how
+		return SimNotLive, seed, secs, how
 	case code == 3 || panicked:
 		return SimCrash, firstSeed(reSeedErr, errText), secs, firstLine(errText)
 	case code == 2:

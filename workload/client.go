@@ -108,12 +108,6 @@ type answer struct {
 // request may have reached the node, a mutation without a definite answer
 // is info; only an answer from the node can say fail.
 func (c *RaftnodeClient) call(ctx context.Context, method, path string, body []byte, s Session, mutates bool) Result {
-	indefinite := func(err error) Result {
-		if mutates {
-			return Result{Outcome: Info, Err: err}
-		}
-		return Result{Outcome: Fail, Err: err}
-	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return Result{Outcome: Fail, Err: err}
@@ -132,31 +126,46 @@ func (c *RaftnodeClient) call(ctx context.Context, method, path string, body []b
 			// Never connected: the node did not see the request.
 			return Result{Outcome: Fail, Err: err}
 		}
-		return indefinite(err)
+		return indefinite(err, mutates)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return indefinite(fmt.Errorf("reading answer: %w", err))
+		return indefinite(fmt.Errorf("reading answer: %w", err), mutates)
 	}
+	return interpret(resp.StatusCode, raw, mutates)
+}
+
+// interpret maps a node's answer (HTTP status and JSON body) to a result.
+func interpret(status int, raw []byte, mutates bool) Result {
 	var a answer
 	if err := json.Unmarshal(raw, &a); err != nil {
-		return indefinite(fmt.Errorf("HTTP %d with a body that is not JSON: %q", resp.StatusCode, truncate(raw)))
+		return indefinite(fmt.Errorf("HTTP %d with a body that is not JSON: %q", status, truncate(raw)), mutates)
 	}
 	r := Result{}
 	if a.Value != nil {
 		r.Value, r.Present = *a.Value, true
 	}
 	switch {
-	case resp.StatusCode == http.StatusOK && a.Outcome == "ok":
+	case status == http.StatusOK && a.Outcome == "ok":
 		r.Outcome = OK
 	case a.Outcome == "fail":
-		r.Outcome, r.Err = Fail, fmt.Errorf("HTTP %d: %s", resp.StatusCode, a.Error)
-		r.Mismatch = resp.StatusCode == http.StatusConflict
+		r.Outcome, r.Err = Fail, fmt.Errorf("HTTP %d: %s", status, a.Error)
+		r.Mismatch = status == http.StatusConflict
 	default:
-		r = indefinite(fmt.Errorf("HTTP %d: %s", resp.StatusCode, a.Error))
+		r = indefinite(fmt.Errorf("HTTP %d: %s", status, a.Error), mutates)
 	}
 	return r
+}
+
+// indefinite is the result of an operation that may have reached the node
+// without an answer from it: a mutation may have taken effect, a read
+// surely had none.
+func indefinite(err error, mutates bool) Result {
+	if mutates {
+		return Result{Outcome: Info, Err: err}
+	}
+	return Result{Outcome: Fail, Err: err}
 }
 
 func truncate(b []byte) []byte {

@@ -57,6 +57,7 @@ type config struct {
 	failovers       int
 	electionTimeout time.Duration
 	etcdConns       int
+	raftnodeConns   int
 	raftnodeImage   string
 	etcdImage       string
 	results         string
@@ -72,7 +73,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&cfg.readFrac, "read-frac", 0.9, "share of reads in the read-heavy workload")
 	fs.IntVar(&cfg.failovers, "failovers", 10, "failover trials per system (kill -9 of the leader)")
 	fs.DurationVar(&cfg.electionTimeout, "election-timeout", 500*time.Millisecond, "both systems' election timeout; heartbeat a tenth of it")
-	fs.IntVar(&cfg.etcdConns, "etcd-conns", 8, "gRPC connections per etcd member shared by the clients (raftnode's HTTP client opens one per client)")
+	fs.IntVar(&cfg.etcdConns, "etcd-conns", 8, "gRPC connections per etcd member shared by the clients")
+	fs.IntVar(&cfg.raftnodeConns, "raftnode-conns", 8, "HTTP/1.1 connections per raftnode member shared by the clients, pipelined, half for reads and half for writes (0: net/http, one connection per client)")
 	fs.StringVar(&cfg.raftnodeImage, "raftnode-image", "raftcheck/raftnode:dev", "raftnode image (make image)")
 	fs.StringVar(&cfg.etcdImage, "etcd-image", "raftcheck/etcd:dev", "etcd image (make etcd-image)")
 	fs.StringVar(&cfg.results, "results", "results", "results directory; the JSON goes to RESULTS/bench-compare/")
@@ -96,6 +98,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, errors.New("--read-frac must be within [0, 1]")
 	case cfg.etcdConns < 1:
 		return cfg, errors.New("--etcd-conns must be at least 1")
+	case cfg.raftnodeConns < 0:
+		return cfg, errors.New("--raftnode-conns must not be negative (0: one connection per client)")
 	case cfg.electionTimeout < 20*time.Millisecond:
 		return cfg, errors.New("--election-timeout must be at least 20ms")
 	}

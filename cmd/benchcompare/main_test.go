@@ -19,7 +19,7 @@ func TestParseFlags(t *testing.T) {
 		t.Fatalf("defaults: %+v, %v", cfg, err)
 	}
 	for _, args := range [][]string{
-		{"--clients", "1,x"}, {"--read-frac", "2"}, {"--rounds", "-1"}, {"--etcd-conns", "0"},
+		{"--clients", "1,x"}, {"--read-frac", "2"}, {"--rounds", "-1"}, {"--etcd-conns", "0"}, {"--raftnode-conns", "-1"},
 		{"--election-timeout", "1ms"}, {"extra"},
 	} {
 		if _, err := parseFlags(args, io.Discard); err == nil {

@@ -59,7 +59,7 @@ func newResults(cfg config) *results {
 		Config: map[string]any{"nodes": 3, "duration_sec": cfg.duration.Seconds(), "rounds": cfg.rounds,
 			"clients": cfg.clients, "read_frac": cfg.readFrac, "failover_trials": cfg.failovers,
 			"election_timeout_ms": benchstat.Ms(cfg.electionTimeout), "heartbeat_ms": benchstat.Ms(cfg.electionTimeout / 10),
-			"etcd_conns_per_member": cfg.etcdConns, "raftnode_image": cfg.raftnodeImage, "etcd_image": cfg.etcdImage,
+			"etcd_conns_per_member": cfg.etcdConns, "raftnode_conns_per_member": raftnodeConns(cfg), "raftnode_image": cfg.raftnodeImage, "etcd_image": cfg.etcdImage,
 			"reads": "linearizable on both", "target": "the leader, closed loop, one key per client"},
 		Machine: map[string]any{"cpus": runtime.NumCPU(), "loadavg_start": loadavg()},
 	}
@@ -133,8 +133,9 @@ func sortedCopy(d []time.Duration) []time.Duration {
 func (r *results) writeTable(w io.Writer) error {
 	fmt.Fprintf(w, "\nraftnode vs etcd: 3 nodes each in containers on one machine (%v CPUs, load %v -> %v)\n",
 		r.Machine["cpus"], r.Machine["loadavg_start"], r.Machine["loadavg_end"])
-	fmt.Fprintf(w, "election timeout %vms, heartbeat %vms; %v rounds x %vs per row, alternating; linearizable reads; clients on the leader\n\n",
+	fmt.Fprintf(w, "election timeout %vms, heartbeat %vms; %v rounds x %vs per row, alternating; linearizable reads; clients on the leader\n",
 		r.Config["election_timeout_ms"], r.Config["heartbeat_ms"], r.Config["rounds"], r.Config["duration_sec"])
+	fmt.Fprintf(w, "client connections per member: etcd %v (gRPC), raftnode %v\n\n", r.Config["etcd_conns_per_member"], r.Config["raftnode_conns_per_member"])
 	if len(r.Load) > 0 {
 		if err := r.writeLoad(w); err != nil {
 			return err

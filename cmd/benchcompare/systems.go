@@ -77,7 +77,13 @@ func startSystems(ctx context.Context, cfg config, maxClients int, log *slog.Log
 	closers = append(closers, hc.CloseIdleConnections)
 	rn := &system{name: "raftnode", cl: clusters[0], pools: map[string][]workload.Client{}}
 	for _, n := range rn.cl.Nodes() {
-		rn.pools[n] = []workload.Client{workload.NewRaftnodeClient(rn.cl.ClientAddr(n), hc)}
+		if cfg.raftnodeConns == 0 {
+			rn.pools[n] = []workload.Client{workload.NewRaftnodeClient(rn.cl.ClientAddr(n), hc)}
+			continue
+		}
+		pc := workload.NewPipelinedClient(rn.cl.ClientAddr(n), max(1, cfg.raftnodeConns/2))
+		closers = append(closers, pc.Close)
+		rn.pools[n] = []workload.Client{pc}
 	}
 	et := &system{name: "etcd", cl: clusters[1], pools: map[string][]workload.Client{}}
 	conns := min(cfg.etcdConns, maxClients)
@@ -92,6 +98,15 @@ func startSystems(ctx context.Context, cfg config, maxClients int, log *slog.Log
 		}
 	}
 	return []*system{rn, et}, closeAll, nil
+}
+
+// raftnodeConns describes how raftnode's clients connect, for the report.
+func raftnodeConns(cfg config) string {
+	if cfg.raftnodeConns == 0 {
+		return "one per client (net/http)"
+	}
+	return fmt.Sprintf("%d (HTTP/1.1 pipelined: %d for reads, %d for writes)", 2*max(1, cfg.raftnodeConns/2),
+		max(1, cfg.raftnodeConns/2), max(1, cfg.raftnodeConns/2))
 }
 
 // waitStable waits up to 30 s until every node answers and all name the

@@ -35,7 +35,7 @@ type loadResult struct {
 func benchKey(i int) string { return fmt.Sprintf("bench-%d", i) }
 
 // populate writes every key the read runs read, so they read values.
-func populate(ctx context.Context, c *workload.RaftnodeClient, keys int) error {
+func populate(ctx context.Context, c workload.Client, keys int) error {
 	for i := range keys {
 		if r := c.Write(ctx, benchKey(i), int64(i), workload.Session{}); r.Outcome != workload.OK {
 			return fmt.Errorf("populating %s: %s: %w", benchKey(i), r.Outcome, r.Err)
@@ -47,7 +47,7 @@ func populate(ctx context.Context, c *workload.RaftnodeClient, keys int) error {
 // runLoad runs clients goroutines, each doing back-to-back operations on
 // its own key for d, and reports throughput and the latency of the
 // operations that succeeded.
-func runLoad(ctx context.Context, c *workload.RaftnodeClient, op opKind, clients int, d time.Duration) (loadResult, error) {
+func runLoad(ctx context.Context, c workload.Client, op opKind, clients int, d time.Duration) (loadResult, error) {
 	type worker struct {
 		lat      []time.Duration
 		errors   int

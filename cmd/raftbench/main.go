@@ -47,6 +47,7 @@ type config struct {
 	heartbeat       time.Duration
 	electionTimeout time.Duration
 	jsonPath        string
+	conns           int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -59,6 +60,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.failovers, "failovers", 3, "failover trials (kill -9 of the leader)")
 	fs.DurationVar(&cfg.heartbeat, "heartbeat", 50*time.Millisecond, "the nodes' --heartbeat")
 	fs.DurationVar(&cfg.electionTimeout, "election-timeout", 500*time.Millisecond, "the nodes' --election-timeout")
+	fs.IntVar(&cfg.conns, "conns", 8, "client connections to the leader shared by all clients, HTTP/1.1 pipelined, half for reads and half for writes (0: net/http, one connection per client)")
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write the figures as JSON to this file")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -81,8 +83,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		}
 		cfg.clients = append(cfg.clients, n)
 	}
-	if cfg.duration <= 0 || cfg.failovers < 0 {
-		return cfg, errors.New("--duration must be positive and --failovers not negative")
+	if cfg.duration <= 0 || cfg.failovers < 0 || cfg.conns < 0 {
+		return cfg, errors.New("--duration must be positive, --failovers and --conns not negative")
 	}
 	return cfg, nil
 }
@@ -129,7 +131,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
-			client := workload.NewRaftnodeClient(cluster.Nodes[leader].ClientAddr, hc)
+			var client workload.Client = workload.NewRaftnodeClient(cluster.Nodes[leader].ClientAddr, hc)
+			if cfg.conns > 0 {
+				pc := workload.NewPipelinedClient(cluster.Nodes[leader].ClientAddr, cfg.conns/2+cfg.conns%2)
+				defer pc.Close()
+				client = pc
+			}
 			if op == opRead {
 				if err := populate(ctx, client, maxClients); err != nil {
 					return err

@@ -22,13 +22,31 @@ type configReport struct {
 	HeartbeatMs       float64 `json:"heartbeat_ms"`
 	ElectionTimeoutMs float64 `json:"election_timeout_ms"`
 	Raftnode          string  `json:"raftnode"`
+	ClientConns       string  `json:"client_conns"`
 	Started           string  `json:"started"`
 }
 
 func (c config) report() configReport {
 	return configReport{Nodes: 3, DurationSec: c.duration.Seconds(), HeartbeatMs: benchstat.Ms(c.heartbeat),
-		ElectionTimeoutMs: benchstat.Ms(c.electionTimeout), Raftnode: c.raftnode,
+		ElectionTimeoutMs: benchstat.Ms(c.electionTimeout), Raftnode: c.raftnode, ClientConns: c.connsReport(),
 		Started: time.Now().UTC().Format(time.RFC3339)}
+}
+
+// connsReport says how the clients connect.
+func (c config) connsReport() string {
+	if c.conns == 0 {
+		return "one per client (net/http)"
+	}
+	return fmt.Sprintf("%d for reads and %d for writes, HTTP/1.1 pipelined", c.conns/2+c.conns%2, c.conns/2+c.conns%2)
+}
+
+// loadavg reads /proc/loadavg: other work on the machine skews figures.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
 }
 
 // results is everything raftbench measured.
@@ -52,8 +70,9 @@ func (r *results) summarize() {
 
 func (r *results) writeTable(w io.Writer) error {
 	c := r.Config
-	fmt.Fprintf(w, "raftbench: %d raftnode processes on loopback; heartbeat %gms, election timeout %gms; %gs per run\n\n",
+	fmt.Fprintf(w, "raftbench: %d raftnode processes on loopback; heartbeat %gms, election timeout %gms; %gs per run\n",
 		c.Nodes, c.HeartbeatMs, c.ElectionTimeoutMs, c.DurationSec)
+	fmt.Fprintf(w, "client connections to the leader: %s; load %s\n\n", c.ClientConns, loadavg())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "operation\tclients\tops/s\tp50\tp99\tmax\tok\terrors\t")
 	for _, l := range r.Load {

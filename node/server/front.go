@@ -42,8 +42,9 @@ type front struct {
 	closed bool
 
 	// plain counts requests answered here, handedOff connections given
-	// to net/http (for tests).
-	plain, handedOff atomic.Uint64
+	// to net/http, overlapped operations submitted while another on their
+	// connection was in flight (for tests).
+	plain, handedOff, overlapped atomic.Uint64
 }
 
 func newFront(s *Server, ln net.Listener) *front {
@@ -120,7 +121,6 @@ func (f *front) close() {
 
 func (f *front) serveConn(c net.Conn) {
 	br := bufio.NewReaderSize(c, frontBufSize)
-	var out []byte
 	// The first request's header must arrive within ReadHeaderTimeout of
 	// the accept, as net/http demands: a connection that never sends
 	// anything must not hold a descriptor forever.
@@ -129,12 +129,19 @@ func (f *front) serveConn(c net.Conn) {
 		f.track(c, false)
 		return
 	}
+	p := newPipeline(f, c)
 	for first := true; ; first = false {
 		req, ok, err := f.readRequest(c, br, first)
 		if err != nil {
 			break
 		}
 		if !ok {
+			// net/http takes the connection once every answer before
+			// this request is out.
+			if !p.wait() {
+				break
+			}
+			p.finish()
 			f.track(c, false)
 			f.handedOff.Add(1)
 			select {
@@ -147,21 +154,27 @@ func (f *front) serveConn(c net.Conn) {
 			return
 		}
 		f.plain.Add(1)
-		code, resp := f.s.runOp(f.ctx, req.start, req.op, req.key, req.body, req.clientID, req.seq)
+		op := &pipelined{start: req.start, close: req.close}
+		op.req, op.code, op.answer = prepareOp(req.op, req.key, req.body, req.clientID, req.seq)
 		if _, err := br.Discard(req.size); err != nil {
 			break
 		}
-		out = appendResponseHead(out[:0], code, req.close)
-		head := len(out)
-		out = appendOpResponse(out, resp)
-		out = appendContentLength(out, head)
-		if _, err := c.Write(out); err != nil || req.close {
+		if !p.admit(req.op == replica.OpRead) {
 			break
 		}
-		if cap(out) > frontBufSize {
-			out = nil
+		if op.code == 0 {
+			op.deadline = time.Now().Add(f.s.cfg.RequestTimeout + f.s.cfg.Tick)
+			var refused *replica.Response
+			if op.call, refused = f.s.send(f.ctx, op.req, op.deadline); refused != nil {
+				op.resp, op.ready = *refused, true
+			}
+		}
+		p.push(op)
+		if req.close {
+			break
 		}
 	}
+	p.finish()
 	f.track(c, false)
 	_ = c.Close()
 }

@@ -180,6 +180,50 @@ func TestFrontPipelineAndHandoff(t *testing.T) {
 	}
 }
 
+// TestFrontPipelinedInFlight: operations pipelined on one connection
+// overlap in the loop and still behave as if run one after another: a
+// chain of compare-and-sets each expecting its predecessor's value all
+// succeed, and every read sees exactly the writes sent before it.
+func TestFrontPipelinedInFlight(t *testing.T) {
+	s, front, _ := startOne(t)
+	cas := func(from, to int) string {
+		body := fmt.Sprintf(`{"from":%d,"to":%d}`, from, to)
+		return fmt.Sprintf("POST /v1/kv/q/cas HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	}
+	get := "GET /v1/kv/q HTTP/1.1\r\nHost: x\r\n\r\n"
+	var raw strings.Builder
+	var want []int64
+	for v := 1; v <= 20; v++ {
+		raw.WriteString(put("q", fmt.Sprintf(`{"value":%d}`, v)))
+		want = append(want, int64(v))
+	}
+	for range 3 {
+		raw.WriteString(get)
+		want = append(want, 20)
+	}
+	for v := 20; v < 30; v++ {
+		raw.WriteString(cas(v, v+1))
+		want = append(want, int64(v+1))
+	}
+	raw.WriteString(get)
+	want = append(want, 30)
+	raw.WriteString(put("q", `{"value":31}`))
+	want = append(want, 31)
+	raw.WriteString(get)
+	want = append(want, 31)
+	overlapped0 := s.front.overlapped.Load()
+	for i, r := range exchange(t, front, raw.String(), len(want)) {
+		var a opResponse
+		if err := json.Unmarshal([]byte(bodyOf(r)), &a); err != nil || r.StatusCode != http.StatusOK ||
+			a.Value == nil || *a.Value != want[i] {
+			t.Errorf("answer %d: %d %s; want ok with value %d", i+1, r.StatusCode, bodyOf(r), want[i])
+		}
+	}
+	if s.front.overlapped.Load() == overlapped0 {
+		t.Error("no operation was submitted while another on its connection was in flight")
+	}
+}
+
 // TestFrontSlowHeader: a request that arrives in pieces is still answered.
 func TestFrontSlowHeader(t *testing.T) {
 	s, front, _ := startOne(t)

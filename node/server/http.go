@@ -240,11 +240,21 @@ var errKeyTooLong = fmt.Errorf("key longer than %d bytes", kv.MaxKeyLen)
 // whole body and the session headers' values.
 func (s *Server) runOp(ctx context.Context, start time.Time, op replica.Op, key string, body []byte,
 	clientID, seq string) (int, opResponse) {
-	fail := func(code int, err error) (int, opResponse) {
-		return code, opResponse{Key: key, Outcome: "fail", Error: err.Error()}
+	req, code, bad := prepareOp(op, key, body, clientID, seq)
+	if code != 0 {
+		return code, bad
+	}
+	return s.opAnswer(req, start, s.do(ctx, req))
+}
+
+// prepareOp decodes an operation. A non-zero code means it is malformed,
+// and the opResponse is the answer.
+func prepareOp(op replica.Op, key string, body []byte, clientID, seq string) (replica.Request, int, opResponse) {
+	fail := func(err error) (replica.Request, int, opResponse) {
+		return replica.Request{}, http.StatusBadRequest, opResponse{Key: key, Outcome: "fail", Error: err.Error()}
 	}
 	if len(key) > kv.MaxKeyLen {
-		return fail(http.StatusBadRequest, errKeyTooLong)
+		return fail(errKeyTooLong)
 	}
 	req := replica.Request{Op: op, Key: key}
 	var err error
@@ -255,14 +265,19 @@ func (s *Server) runOp(ctx context.Context, start time.Time, op replica.Op, key 
 		req.From, req.To, err = DecodeCAS(body)
 	}
 	if err != nil {
-		return fail(http.StatusBadRequest, err)
+		return fail(err)
 	}
 	if req.ClientID, req.Seq, err = decodeSession(clientID, seq); err != nil {
-		return fail(http.StatusBadRequest, err)
+		return fail(err)
 	}
-	resp := s.do(ctx, req)
+	return req, 0, opResponse{}
+}
+
+// opAnswer turns the replica's response to req into the HTTP answer, and
+// counts it in the metrics.
+func (s *Server) opAnswer(req replica.Request, start time.Time, resp replica.Response) (int, opResponse) {
 	s.metrics.observe(req.Op, resp.Outcome, time.Since(start))
-	out := opResponse{Key: key, Outcome: resp.Outcome.String(), Error: resp.Reason, Leader: string(resp.Leader)}
+	out := opResponse{Key: req.Key, Outcome: resp.Outcome.String(), Error: resp.Reason, Leader: string(resp.Leader)}
 	if resp.Present {
 		v := resp.Value
 		out.Value = &v

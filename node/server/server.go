@@ -263,23 +263,48 @@ func (s *Server) submit(rep *replica.Replica, c clientCall) {
 // do runs one operation through the event loop, waiting at most the
 // request timeout.
 func (s *Server) do(ctx context.Context, req replica.Request) replica.Response {
+	deadline := time.Now().Add(s.cfg.RequestTimeout + s.cfg.Tick)
+	c, refused := s.send(ctx, req, deadline)
+	if refused != nil {
+		return *refused
+	}
+	timeout := time.NewTimer(time.Until(deadline))
+	defer timeout.Stop()
+	return s.await(ctx, c, timeout.C)
+}
+
+// send hands req to the event loop, waiting for room until deadline. A
+// non-nil response means it was not submitted, and is the answer.
+func (s *Server) send(ctx context.Context, req replica.Request, deadline time.Time) (clientCall, *replica.Response) {
 	c := clientCall{req: req, done: make(chan replica.Response, 1)}
-	timeout := time.NewTimer(s.cfg.RequestTimeout + s.cfg.Tick)
+	select {
+	case s.requests <- c:
+		return c, nil
+	default:
+	}
+	timeout := time.NewTimer(time.Until(deadline))
 	defer timeout.Stop()
 	select {
 	case s.requests <- c:
+		return c, nil
 	case <-ctx.Done():
-		return replica.Response{Outcome: replica.Fail, Reason: "request cancelled before it was submitted"}
+		return c, &replica.Response{Outcome: replica.Fail, Reason: "request cancelled before it was submitted"}
 	case <-timeout.C:
-		return replica.Response{Outcome: replica.Fail, Reason: "node overloaded: request not submitted"}
+		return c, &replica.Response{Outcome: replica.Fail, Reason: "node overloaded: request not submitted"}
 	}
+}
+
+// await waits for the loop's answer to a submitted call until ctx ends or
+// timeout fires; without an answer a read failed (it has no effect) and
+// anything else may still take effect.
+func (s *Server) await(ctx context.Context, c clientCall, timeout <-chan time.Time) replica.Response {
 	select {
 	case r := <-c.done:
 		return r
 	case <-ctx.Done():
-	case <-timeout.C:
+	case <-timeout:
 	}
-	if req.Op == replica.OpRead {
+	if c.req.Op == replica.OpRead {
 		return replica.Response{Outcome: replica.Fail, Reason: "timed out; reads have no effect"}
 	}
 	return replica.Response{Outcome: replica.Info, Reason: "timed out: the operation may still take effect"}

@@ -14,20 +14,38 @@ import (
 )
 
 // BenchmarkClusterWrites runs 64 concurrent HTTP writers against the
-// leader of an in-process three-node cluster on loopback and real disk.
-// Besides time per write it reports what does not depend on how busy the
-// machine is: fsyncs and peer messages per write, summed over the nodes.
-func BenchmarkClusterWrites(b *testing.B) { benchCluster(b, false) }
+// leader of an in-process three-node cluster on loopback and real disk,
+// each on its own connection (net/http, one request at a time per
+// connection) and all sharing 8 pipelined connections. Besides time per
+// write it reports what does not depend on how busy the machine is:
+// fsyncs and peer messages per write, summed over the nodes.
+func BenchmarkClusterWrites(b *testing.B) { benchClients(b, false) }
 
 // BenchmarkClusterReads is the same with linearizable reads (ReadIndex
 // rounds, which many reads share).
-func BenchmarkClusterReads(b *testing.B) { benchCluster(b, true) }
+func BenchmarkClusterReads(b *testing.B) { benchClients(b, true) }
 
-func benchCluster(b *testing.B, reads bool) {
+func benchClients(b *testing.B, reads bool) {
+	const writers = 64
+	b.Run("conn-per-client", func(b *testing.B) {
+		benchCluster(b, reads, func(addr string) workload.Client {
+			return workload.NewRaftnodeClient(addr, workload.NewHTTPClient(writers))
+		})
+	})
+	b.Run("pipelined-8", func(b *testing.B) {
+		benchCluster(b, reads, func(addr string) workload.Client {
+			pc := workload.NewPipelinedClient(addr, 4)
+			b.Cleanup(pc.Close)
+			return pc
+		})
+	})
+}
+
+func benchCluster(b *testing.B, reads bool, client func(addr string) workload.Client) {
 	const writers = 64
 	c := startCluster(b, 3)
 	l := c.leader()
-	cl := workload.NewRaftnodeClient(strings.TrimPrefix(l.base, "http://"), workload.NewHTTPClient(writers))
+	cl := client(strings.TrimPrefix(l.base, "http://"))
 	fsyncs0, msgs0 := clusterCounters(b, c)
 	b.ResetTimer()
 	var wg sync.WaitGroup

@@ -79,13 +79,19 @@ func (c *PipelinedClient) call(ctx context.Context, method, path string, body []
 	pc := conns[c.next.Add(1)%uint64(len(conns))]
 	req := appendRequest(nil, method, c.addr, path, body, s)
 	call := &pipeCall{mutates: mutates, done: make(chan Result, 1)}
-	if err := pc.send(req, call); err != nil {
+	conn, err := pc.send(req, call)
+	if err != nil {
 		return Result{Outcome: Fail, Err: err}
 	}
 	select {
 	case r := <-call.done:
 		return r
 	case <-ctx.Done():
+		// As net/http does with a cancelled request: the connection goes.
+		// Answers come in order, so one the node never gives (a write
+		// forwarded to a leader that died) would hold back every request
+		// behind it; the others end indefinite and the next call redials.
+		conn.fail(fmt.Errorf("a request on it was abandoned: %w", ctx.Err()))
 		return indefinite(ctx.Err(), mutates)
 	}
 }
@@ -140,15 +146,16 @@ type pipeSession struct {
 	dead    error
 }
 
-// send queues req on the current connection, dialling one if needed.
-func (pc *pipeConn) send(req []byte, call *pipeCall) error {
+// send queues req on the current connection, dialling one if needed, and
+// returns the connection.
+func (pc *pipeConn) send(req []byte, call *pipeCall) (*pipeSession, error) {
 	pc.mu.Lock()
 	s := pc.cur
 	if s == nil || s.failed() != nil {
 		c, err := net.DialTimeout("tcp", pc.addr, time.Second)
 		if err != nil {
 			pc.mu.Unlock()
-			return err
+			return nil, err
 		}
 		if tc, ok := c.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
@@ -158,7 +165,7 @@ func (pc *pipeConn) send(req []byte, call *pipeCall) error {
 		go s.readAnswers()
 	}
 	pc.mu.Unlock()
-	return s.send(req, call)
+	return s, s.send(req, call)
 }
 
 func (pc *pipeConn) close() {

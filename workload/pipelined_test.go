@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -129,5 +130,66 @@ func TestPipelinedClientLostConnection(t *testing.T) {
 	}
 	if r := c.Write(ctx, "k", 2, Session{}); r.Outcome != Fail {
 		t.Errorf("write that could not connect: %+v, want fail (never sent)", r)
+	}
+}
+
+// TestPipelinedClientAbandonedRequest: a request given up on takes its
+// connection with it, so the requests pipelined behind it are not held
+// back by an answer that never comes; they end indefinite, and the next
+// request gets a fresh connection.
+func TestPipelinedClientAbandonedRequest(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for first := true; ; first = false {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				br := bufio.NewReader(conn)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					if !first { // the first connection never answers
+						body := `{"key":"k","value":1,"outcome":"ok"}`
+						fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+					}
+				}
+			}()
+		}
+	}()
+	c := NewPipelinedClient(ln.Addr().String(), 1)
+	defer c.Close()
+	behind := make(chan Result, 1)
+	stuck, cancel := context.WithCancel(context.Background())
+	go func() {
+		time.Sleep(50 * time.Millisecond) // queued behind the stuck write
+		behind <- c.Write(context.Background(), "k", 2, Session{})
+	}()
+	time.AfterFunc(200*time.Millisecond, cancel)
+	t0 := time.Now()
+	if r := c.Write(stuck, "k", 1, Session{}); r.Outcome != Info || time.Since(t0) < 150*time.Millisecond {
+		t.Errorf("abandoned write: %+v after %v, want info after 200ms", r, time.Since(t0))
+	}
+	select {
+	case r := <-behind:
+		if r.Outcome != Info {
+			t.Errorf("write behind the abandoned one: %+v, want info (its connection was closed)", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the write behind an abandoned one is still held back")
+	}
+	ctx, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	if r := c.Write(ctx, "k", 1, Session{}); r.Outcome != OK {
+		t.Errorf("write on a fresh connection: %+v, want ok", r)
 	}
 }

@@ -80,7 +80,7 @@ func probeWrite(ctx context.Context, sys *system, nodes []string) (string, error
 			wg.Go(func() {
 				actx, acancel := context.WithTimeout(ctx, probeTimeout)
 				defer acancel()
-				if r := sys.client(n, int(v)).Write(actx, "failover-probe", v, workload.Session{}); r.Outcome == workload.OK {
+				if r := sys.probe(n, int(v)).Write(actx, "failover-probe", v, workload.Session{}); r.Outcome == workload.OK {
 					select {
 					case won <- n:
 					default:

@@ -18,6 +18,17 @@ type system struct {
 	name  string
 	cl    *docker.Cluster
 	pools map[string][]workload.Client
+	// probes, when set, are the clients failover probes use instead of
+	// the pools.
+	probes map[string]workload.Client
+}
+
+// probe returns the client failover probe i uses against node.
+func (s *system) probe(node string, i int) workload.Client {
+	if c, ok := s.probes[node]; ok {
+		return c
+	}
+	return s.client(node, i)
 }
 
 // client returns the client worker i uses against node.
@@ -75,8 +86,13 @@ func startSystems(ctx context.Context, cfg config, maxClients int, log *slog.Log
 
 	hc := workload.NewHTTPClient(maxClients)
 	closers = append(closers, hc.CloseIdleConnections)
-	rn := &system{name: "raftnode", cl: clusters[0], pools: map[string][]workload.Client{}}
+	rn := &system{name: "raftnode", cl: clusters[0], pools: map[string][]workload.Client{},
+		probes: map[string]workload.Client{}}
 	for _, n := range rn.cl.Nodes() {
+		// A pipelined connection answers in order, so a probe stuck on a
+		// write the dead leader never answers would hold back the probes
+		// behind it: failover is measured with a connection per probe.
+		rn.probes[n] = workload.NewRaftnodeClient(rn.cl.ClientAddr(n), hc)
 		if cfg.raftnodeConns == 0 {
 			rn.pools[n] = []workload.Client{workload.NewRaftnodeClient(rn.cl.ClientAddr(n), hc)}
 			continue

@@ -151,6 +151,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	leader, err := waitStable(ctx, cluster)
+	if err != nil {
+		return err
+	}
+	for i, n := range cluster.Nodes {
+		res.PeakRSS = append(res.PeakRSS, peakRSS(n.ID, cluster.PID(i), i == leader))
+	}
+
 	for trial := 1; trial <= cfg.failovers; trial++ {
 		f, err := failover(ctx, cluster)
 		if err != nil {

@@ -56,6 +56,35 @@ type results struct {
 	Failovers        []failoverResult `json:"failovers"`
 	FailoverMedianMs float64          `json:"failover_median_ms"`
 	Fsync            latency          `json:"fsync_4k"`
+	// PeakRSS is each node's peak resident memory after the load runs.
+	PeakRSS []nodeRSS `json:"peak_rss"`
+}
+
+// nodeRSS is a node's peak resident set size (VmHWM), in MiB; 0 when it
+// could not be read.
+type nodeRSS struct {
+	Node   string  `json:"node"`
+	Leader bool    `json:"leader"`
+	MiB    float64 `json:"mib"`
+}
+
+// peakRSS reads the peak resident set size of process pid from
+// /proc/PID/status (Linux only; 0 elsewhere or when it is gone).
+func peakRSS(node string, pid int, leader bool) nodeRSS {
+	r := nodeRSS{Node: node, Leader: leader}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if pid == 0 || err != nil {
+		return r
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%g kB", &kb); err == nil {
+				r.MiB = kb / 1024
+			}
+		}
+	}
+	return r
 }
 
 func (r *results) summarize() {
@@ -93,6 +122,17 @@ func (r *results) writeTable(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "\nfailover, kill -9 leader -> first acknowledged write: %s; median %s (probe every %v)\n",
 			strings.Join(trials, ", "), fmtMs(r.FailoverMedianMs), probeInterval)
+	}
+	if len(r.PeakRSS) > 0 {
+		var rss []string
+		for _, n := range r.PeakRSS {
+			role := ""
+			if n.Leader {
+				role = " (leader)"
+			}
+			rss = append(rss, fmt.Sprintf("%s%s %.0f MiB", n.Node, role, n.MiB))
+		}
+		fmt.Fprintf(w, "peak RSS after the load runs: %s\n", strings.Join(rss, ", "))
 	}
 	_, err := fmt.Fprintf(w, "fsync floor, 4 KiB write+fsync x%d in the data directory: p50 %s, p99 %s, max %s\n",
 		r.Fsync.N, fmtMs(r.Fsync.P50ms), fmtMs(r.Fsync.P99ms), fmtMs(r.Fsync.MaxMs))

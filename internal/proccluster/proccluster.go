@@ -181,6 +181,18 @@ func (c *Cluster) StartNode(i int) error {
 	return nil
 }
 
+// PID returns the process ID of node i's current run, or 0 when it is not
+// running.
+func (c *Cluster) PID(i int) int {
+	n := c.Nodes[i]
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.proc == nil || n.proc.exited() {
+		return 0
+	}
+	return n.proc.cmd.Process.Pid
+}
+
 // Kill sends SIGKILL to node i and waits until it is gone.
 func (c *Cluster) Kill(i int) error {
 	_, err := c.signal(i, syscall.SIGKILL, 5*time.Second)

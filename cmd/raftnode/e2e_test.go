@@ -268,8 +268,28 @@ func TestRestartCatchesUpThroughSnapshot(t *testing.T) {
 // restarted. Afterwards every key holds its last acknowledged value or a
 // value written later whose outcome was unknown.
 func TestNoAcknowledgedWriteLost(t *testing.T) {
+	t.Run("net-http", func(t *testing.T) {
+		noAcknowledgedWriteLost(t, func(n *proccluster.Node) workload.Client { return n.Client })
+	})
+	// The writers share two pipelined connections per node: a connection
+	// lost to a kill takes every write in flight on it, which must then be
+	// unknown, never lost once acknowledged.
+	t.Run("pipelined", func(t *testing.T) {
+		noAcknowledgedWriteLost(t, func(n *proccluster.Node) workload.Client {
+			pc := workload.NewPipelinedClient(n.ClientAddr, 2)
+			t.Cleanup(pc.Close)
+			return pc
+		})
+	})
+}
+
+func noAcknowledgedWriteLost(t *testing.T, client func(*proccluster.Node) workload.Client) {
 	c := startCluster(t, "--snapshot-every", "100")
-	hist := runWriters(t, c, 6, 4, func() {
+	var clients []workload.Client
+	for _, n := range c.Nodes {
+		clients = append(clients, client(n))
+	}
+	hist := runWriters(t, c, clients, 6, 4, func() {
 		for round := range 2 {
 			time.Sleep(600 * time.Millisecond)
 			leader := leaderOf(t, c)
@@ -347,7 +367,7 @@ func (o writeOp) String() string { return fmt.Sprintf("%d:%s", o.value, o.outcom
 // writing unique values to them in turn through the nodes round-robin,
 // with a client session, until during returns. It returns each key's
 // history.
-func runWriters(t *testing.T, c *proccluster.Cluster, writers, keysEach int, during func()) map[string][]writeOp {
+func runWriters(t *testing.T, c *proccluster.Cluster, clients []workload.Client, writers, keysEach int, during func()) map[string][]writeOp {
 	ctx, cancel := context.WithCancel(t.Context())
 	var (
 		mu   sync.Mutex
@@ -362,7 +382,7 @@ func runWriters(t *testing.T, c *proccluster.Cluster, writers, keysEach int, dur
 				v := int64(w)<<32 | int64(n+1)
 				sess.Seq++
 				actx, acancel := context.WithTimeout(ctx, time.Second)
-				r := c.Nodes[(w+n)%len(c.Nodes)].Client.Write(actx, key, v, sess)
+				r := clients[(w+n)%len(clients)].Write(actx, key, v, sess)
 				acancel()
 				mu.Lock()
 				hist[key] = append(hist[key], writeOp{v, r.Outcome})

@@ -37,6 +37,14 @@ func Validate(c store.TestConfig) error {
 	default:
 		errs = append(errs, fmt.Errorf("--target %q: want raftnode or etcd", c.Target))
 	}
+	switch {
+	case c.PipelinedConns < 0:
+		errs = append(errs, fmt.Errorf("--pipelined-conns %d: want 0 (a connection per client) or more", c.PipelinedConns))
+	case c.PipelinedConns > 0 && c.Target != "raftnode":
+		errs = append(errs, fmt.Errorf("--pipelined-conns is raftnode's HTTP client; etcd's clients share gRPC connections already"))
+	case c.PipelinedConns > 0 && c.Backend != "docker":
+		errs = append(errs, fmt.Errorf("--pipelined-conns needs --backend docker: the simulator's clients call the replica directly"))
+	}
 	if c.Nodes < 1 || c.Nodes > 9 {
 		errs = append(errs, fmt.Errorf("--nodes %d: want 1 to 9 (3 or 5 are usual)", c.Nodes))
 	}

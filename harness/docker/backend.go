@@ -138,8 +138,17 @@ func Open(ctx context.Context, tc store.TestConfig, log io.Writer) (*Backend, er
 }
 
 // connect makes the target's clients: raftnode's HTTP clients share one
-// pool; etcd gets one connection per member.
+// pool, or a node's pipelined connections; etcd gets one connection per
+// member.
 func (b *Backend) connect(tc store.TestConfig) error {
+	if tc.Target != "etcd" && tc.PipelinedConns > 0 {
+		for _, n := range b.Nodes() {
+			pc := workload.NewPipelinedClient(b.ClientAddr(n), tc.PipelinedConns)
+			b.closers = append(b.closers, pc.Close)
+			b.clients[n] = pc
+		}
+		return nil
+	}
 	if tc.Target != "etcd" {
 		hc := workload.NewHTTPClient(tc.Concurrency)
 		b.closers = append(b.closers, hc.CloseIdleConnections)

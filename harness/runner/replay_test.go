@@ -143,3 +143,20 @@ func historyBytes(t *testing.T, events []checker.Event) []byte {
 	}
 	return b
 }
+
+// A docker run's client setting is in test.json and in its replay
+// command.
+func TestPipelinedConnsRecorded(t *testing.T) {
+	tc := simConfig(42, time.Minute)
+	tc.Name, tc.Backend, tc.PipelinedConns = "raftnode-register-docker", "docker", 3
+	if got := roundTrip(t, tc).PipelinedConns; got != 3 {
+		t.Errorf("test.json keeps pipelined_conns %d, want 3", got)
+	}
+	if got := fromCommand(t, tc.ReplayCommand()).PipelinedConns; got != 3 {
+		t.Errorf("the replay command %q gives --pipelined-conns %d, want 3", tc.ReplayCommand(), got)
+	}
+	tc.PipelinedConns = 0
+	if cmd := tc.ReplayCommand(); strings.Contains(cmd, "pipelined") {
+		t.Errorf("a run with a connection per client prints %q", cmd)
+	}
+}

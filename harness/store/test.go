@@ -32,6 +32,10 @@ type TestConfig struct {
 	// EtcdReads is etcd's read mode, linearizable or serializable (target
 	// etcd only; empty otherwise).
 	EtcdReads string `json:"etcd_reads,omitempty"`
+	// PipelinedConns, when positive, has raftnode's clients share that
+	// many pipelined HTTP/1.1 connections per node for reads and as many
+	// for writes (docker only); 0: a net/http connection per client.
+	PipelinedConns int `json:"pipelined_conns,omitempty"`
 	// CheckTimeout bounds the linearizability check; past it the verdict
 	// is unknown.
 	CheckTimeout Duration `json:"check_timeout"`
@@ -89,6 +93,9 @@ func (c *TestConfig) ReplayCommand() string {
 	}
 	if c.EtcdReads != "" {
 		b.WriteString(" --etcd-reads " + c.EtcdReads)
+	}
+	if c.PipelinedConns != 0 {
+		fmt.Fprintf(&b, " --pipelined-conns %d", c.PipelinedConns)
 	}
 	flag := func(name string, d Duration) {
 		if d > 0 {

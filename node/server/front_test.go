@@ -224,6 +224,40 @@ func TestFrontPipelinedInFlight(t *testing.T) {
 	}
 }
 
+// TestFrontPipelinedClose: a request with Connection: close in a pipeline
+// is the last one served; what follows it on the connection is not run.
+func TestFrontPipelinedClose(t *testing.T) {
+	_, front, _ := startOne(t)
+	c, err := net.Dial("tcp", front)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	raw := put("z", `{"value":1}`) + put("z", `{"value":2}`, "Connection: close\r\n") + put("z", `{"value":3}`)
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	for i, wantClose := range []bool{false, true} {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d: %v", i+1, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != http.StatusOK || resp.Close != wantClose {
+			t.Errorf("answer %d: %d, close %v; want 200, close %v", i+1, resp.StatusCode, resp.Close, wantClose)
+		}
+	}
+	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("after the closing answer: read %d bytes, %v; want EOF", n, err)
+	}
+	got := exchange(t, front, "GET /v1/kv/z HTTP/1.1\r\nHost: x\r\n\r\n", 1)[0]
+	if b := bodyOf(got); !strings.Contains(b, `"value":2`) {
+		t.Errorf("after the pipeline the key holds %s; want 2 (the request after the close must not run)", b)
+	}
+}
+
 // TestFrontSlowHeader: a request that arrives in pieces is still answered.
 func TestFrontSlowHeader(t *testing.T) {
 	s, front, _ := startOne(t)

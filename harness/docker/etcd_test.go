@@ -111,7 +111,14 @@ func TestEtcdExtraFaults(t *testing.T) {
 	timed(t, "start all", func() error { return nemesis.Apply(ctx, c, nemesis.Action{F: "start", Nodes: nodes}) })
 	waitLeader(t, c, anyLeader)
 	writeReadVia(t, clients[nodes[0]], nodes[0], "after-power-failure", 3)
+	// The member's gRPC connection may still be redialling after the
+	// restart ("connection reset"); a read that failed had no effect, so
+	// it is retried.
 	r := clients[nodes[1]].Read(ctx, "k")
+	for deadline := time.Now().Add(10 * time.Second); r.Outcome == workload.Fail && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		r = clients[nodes[1]].Read(ctx, "k")
+	}
 	if r.Outcome != workload.OK || !r.Present || r.Value != 2 {
 		t.Errorf("etcd after a power failure reads k = %+v, want 2", r)
 	}

@@ -88,14 +88,22 @@ func (c *RaftnodeClient) Read(ctx context.Context, key string) Result {
 
 // Write sets key to v.
 func (c *RaftnodeClient) Write(ctx context.Context, key string, v int64, s Session) Result {
-	body, _ := json.Marshal(map[string]int64{"value": v})
-	return c.call(ctx, http.MethodPut, "/v1/kv/"+key, body, s, true)
+	return c.call(ctx, http.MethodPut, "/v1/kv/"+key, writeBody(v), s, true)
 }
 
 // CAS sets key to to if it holds from.
 func (c *RaftnodeClient) CAS(ctx context.Context, key string, from, to int64, s Session) Result {
-	body, _ := json.Marshal(map[string]int64{"from": from, "to": to})
-	return c.call(ctx, http.MethodPost, "/v1/kv/"+key+"/cas", body, s, true)
+	return c.call(ctx, http.MethodPost, "/v1/kv/"+key+"/cas", casBody(from, to), s, true)
+}
+
+// writeBody and casBody are the JSON bodies of a write and a cas.
+func writeBody(v int64) []byte {
+	return append(strconv.AppendInt([]byte(`{"value":`), v, 10), '}')
+}
+
+func casBody(from, to int64) []byte {
+	b := strconv.AppendInt([]byte(`{"from":`), from, 10)
+	return append(strconv.AppendInt(append(b, `,"to":`...), to, 10), '}')
 }
 
 type answer struct {

@@ -2,12 +2,12 @@ package workload
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -45,6 +45,10 @@ func NewPipelinedClient(addr string, conns int) *PipelinedClient {
 	return c
 }
 
+// PerKind is how many connections of each kind (reads, writes) a total
+// of n gives NewPipelinedClient: half each, rounded up.
+func PerKind(n int) int { return max(1, (n+1)/2) }
+
 // Close closes the connections; operations in flight end as if the node
 // had gone away.
 func (c *PipelinedClient) Close() {
@@ -55,20 +59,17 @@ func (c *PipelinedClient) Close() {
 
 // Read reads key.
 func (c *PipelinedClient) Read(ctx context.Context, key string) Result {
-	return c.call(ctx, "GET", "/v1/kv/"+key, nil, Session{}, false)
+	return c.call(ctx, http.MethodGet, "/v1/kv/"+key, nil, Session{}, false)
 }
 
 // Write sets key to v.
 func (c *PipelinedClient) Write(ctx context.Context, key string, v int64, s Session) Result {
-	body := strconv.AppendInt([]byte(`{"value":`), v, 10)
-	return c.call(ctx, "PUT", "/v1/kv/"+key, append(body, '}'), s, true)
+	return c.call(ctx, http.MethodPut, "/v1/kv/"+key, writeBody(v), s, true)
 }
 
 // CAS sets key to to if it holds from.
 func (c *PipelinedClient) CAS(ctx context.Context, key string, from, to int64, s Session) Result {
-	body := strconv.AppendInt([]byte(`{"from":`), from, 10)
-	body = strconv.AppendInt(append(body, `,"to":`...), to, 10)
-	return c.call(ctx, "POST", "/v1/kv/"+key+"/cas", append(body, '}'), s, true)
+	return c.call(ctx, http.MethodPost, "/v1/kv/"+key+"/cas", casBody(from, to), s, true)
 }
 
 func (c *PipelinedClient) call(ctx context.Context, method, path string, body []byte, s Session, mutates bool) Result {
@@ -157,9 +158,6 @@ func (pc *pipeConn) send(req []byte, call *pipeCall) (*pipeSession, error) {
 			pc.mu.Unlock()
 			return nil, err
 		}
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetNoDelay(true)
-		}
 		s = &pipeSession{c: c, waiting: make(chan *pipeCall, maxInFlight)}
 		pc.cur = s
 		go s.readAnswers()
@@ -238,24 +236,26 @@ func (s *pipeSession) fail(err error) {
 func (s *pipeSession) readAnswers() {
 	br := bufio.NewReaderSize(s.c, 16<<10)
 	var err error
-	for {
-		var status int
-		var body []byte
-		var closing bool
-		if status, body, closing, err = readAnswer(br); err != nil {
+	for err == nil {
+		var resp *http.Response
+		if resp, err = http.ReadResponse(br, nil); err != nil {
 			break
 		}
+		var body []byte
+		body, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
 		select {
 		case call := <-s.waiting:
-			call.done <- interpret(status, body, call.mutates)
+			if err != nil {
+				call.done <- indefinite(fmt.Errorf("reading answer: %w", err), call.mutates)
+			} else {
+				call.done <- interpret(resp.StatusCode, body, call.mutates)
+			}
 		default:
 			err = errors.New("an answer to no request")
 		}
-		if err != nil || closing {
-			if err == nil {
-				err = errors.New("the node closed the connection")
-			}
-			break
+		if err == nil && resp.Close {
+			err = errors.New("the node closed the connection")
 		}
 	}
 	// No call joins waiting once dead is set: send checks it under mu.
@@ -268,59 +268,4 @@ func (s *pipeSession) readAnswers() {
 			return
 		}
 	}
-}
-
-// readAnswer reads one HTTP/1.1 response with a Content-Length body, as
-// the node sends for every operation.
-func readAnswer(br *bufio.Reader) (status int, body []byte, closing bool, err error) {
-	line, err := readLine(br)
-	if err != nil {
-		return 0, nil, false, err
-	}
-	proto, rest, _ := bytes.Cut(line, []byte(" "))
-	code, _, _ := bytes.Cut(rest, []byte(" "))
-	if status, err = strconv.Atoi(string(code)); err != nil || string(proto) != "HTTP/1.1" {
-		return 0, nil, false, fmt.Errorf("not an HTTP/1.1 status line: %q", truncate(line))
-	}
-	length := -1
-	for {
-		if line, err = readLine(br); err != nil {
-			return 0, nil, false, err
-		}
-		if len(line) == 0 {
-			break
-		}
-		name, value, _ := bytes.Cut(line, []byte(":"))
-		value = bytes.TrimSpace(value)
-		switch {
-		case bytes.EqualFold(name, []byte("Content-Length")):
-			if length, err = strconv.Atoi(string(value)); err != nil || length < 0 || length > 1<<20 {
-				return 0, nil, false, fmt.Errorf("bad Content-Length %q", value)
-			}
-		case bytes.EqualFold(name, []byte("Connection")):
-			closing = bytes.EqualFold(value, []byte("close"))
-		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-			return 0, nil, false, fmt.Errorf("unexpected Transfer-Encoding %q", value)
-		}
-	}
-	if length < 0 {
-		return 0, nil, false, errors.New("an answer without Content-Length")
-	}
-	body = make([]byte, length)
-	if _, err := io.ReadFull(br, body); err != nil {
-		return 0, nil, false, err
-	}
-	return status, body, closing, nil
-}
-
-// readLine reads a CRLF-terminated line without its terminator.
-func readLine(br *bufio.Reader) ([]byte, error) {
-	line, err := br.ReadSlice('\n')
-	if err != nil {
-		if errors.Is(err, bufio.ErrBufferFull) {
-			return nil, errors.New("header line too long")
-		}
-		return nil, err
-	}
-	return bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r")), nil
 }

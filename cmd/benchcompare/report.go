@@ -61,17 +61,8 @@ func newResults(cfg config) *results {
 			"election_timeout_ms": benchstat.Ms(cfg.electionTimeout), "heartbeat_ms": benchstat.Ms(cfg.electionTimeout / 10),
 			"etcd_conns_per_member": cfg.etcdConns, "raftnode_conns_per_member": raftnodeConns(cfg), "raftnode_image": cfg.raftnodeImage, "etcd_image": cfg.etcdImage,
 			"reads": "linearizable on both", "target": "the leader, closed loop, one key per client"},
-		Machine: map[string]any{"cpus": runtime.NumCPU(), "loadavg_start": loadavg()},
+		Machine: map[string]any{"cpus": runtime.NumCPU(), "loadavg_start": benchstat.Loadavg()},
 	}
-}
-
-// loadavg reads /proc/loadavg: other work on the machine skews figures.
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	return strings.Join(strings.Fields(string(b))[:3], " ")
 }
 
 func (r *results) addLoad(system string, sc scenario, s sample) {
@@ -108,7 +99,7 @@ func (r *results) addFailover(system string, f failoverResult) {
 
 // finish computes the summaries.
 func (r *results) finish() {
-	r.Machine["loadavg_end"] = loadavg()
+	r.Machine["loadavg_end"] = benchstat.Loadavg()
 	for _, l := range r.Load {
 		l.OpsPerSec = float64(l.OK) / l.Seconds
 		l.All = benchstat.Summarize(append(slices.Clone(l.reads), l.writes...))

@@ -94,10 +94,10 @@ func startSystems(ctx context.Context, cfg config, maxClients int, log *slog.Log
 		// behind it: failover is measured with a connection per probe.
 		rn.probes[n] = workload.NewRaftnodeClient(rn.cl.ClientAddr(n), hc)
 		if cfg.raftnodeConns == 0 {
-			rn.pools[n] = []workload.Client{workload.NewRaftnodeClient(rn.cl.ClientAddr(n), hc)}
+			rn.pools[n] = []workload.Client{rn.probes[n]}
 			continue
 		}
-		pc := workload.NewPipelinedClient(rn.cl.ClientAddr(n), max(1, cfg.raftnodeConns/2))
+		pc := workload.NewPipelinedClient(rn.cl.ClientAddr(n), workload.PerKind(cfg.raftnodeConns))
 		closers = append(closers, pc.Close)
 		rn.pools[n] = []workload.Client{pc}
 	}
@@ -121,8 +121,8 @@ func raftnodeConns(cfg config) string {
 	if cfg.raftnodeConns == 0 {
 		return "one per client (net/http)"
 	}
-	return fmt.Sprintf("%d (HTTP/1.1 pipelined: %d for reads, %d for writes)", 2*max(1, cfg.raftnodeConns/2),
-		max(1, cfg.raftnodeConns/2), max(1, cfg.raftnodeConns/2))
+	k := workload.PerKind(cfg.raftnodeConns)
+	return fmt.Sprintf("%d (HTTP/1.1 pipelined: %d for reads, %d for writes)", 2*k, k, k)
 }
 
 // waitStable waits up to 30 s until every node answers and all name the

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -127,23 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer hc.CloseIdleConnections()
 	for _, op := range []opKind{opWrite, opRead} {
 		for _, n := range cfg.clients {
-			leader, err := waitStable(ctx, cluster)
-			if err != nil {
-				return err
-			}
-			var client workload.Client = workload.NewRaftnodeClient(cluster.Nodes[leader].ClientAddr, hc)
-			if cfg.conns > 0 {
-				pc := workload.NewPipelinedClient(cluster.Nodes[leader].ClientAddr, cfg.conns/2+cfg.conns%2)
-				defer pc.Close()
-				client = pc
-			}
-			if op == opRead {
-				if err := populate(ctx, client, maxClients); err != nil {
-					return err
-				}
-			}
-			log.Info("throughput run", "op", op, "clients", n, "duration", cfg.duration, "leader", cluster.Nodes[leader].ID)
-			r, err := runLoad(ctx, client, op, n, cfg.duration)
+			r, err := measure(ctx, cfg, cluster, hc, op, n, maxClients, log)
 			if err != nil {
 				return err
 			}
@@ -178,6 +163,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// measure runs one throughput run of op with n clients against the
+// current leader, through the client cfg.conns asks for.
+func measure(ctx context.Context, cfg config, cluster *proccluster.Cluster, hc *http.Client, op opKind, n, keys int,
+	log *slog.Logger) (loadResult, error) {
+	leader, err := waitStable(ctx, cluster)
+	if err != nil {
+		return loadResult{}, err
+	}
+	addr := cluster.Nodes[leader].ClientAddr
+	var client workload.Client = workload.NewRaftnodeClient(addr, hc)
+	if cfg.conns > 0 {
+		pc := workload.NewPipelinedClient(addr, workload.PerKind(cfg.conns))
+		defer pc.Close()
+		client = pc
+	}
+	if op == opRead {
+		if err := populate(ctx, client, keys); err != nil {
+			return loadResult{}, err
+		}
+	}
+	log.Info("throughput run", "op", op, "clients", n, "duration", cfg.duration, "leader", cluster.Nodes[leader].ID)
+	return runLoad(ctx, client, op, n, cfg.duration)
 }
 
 // waitStable waits up to 10 s for a leader agreed by a majority with

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/raftcheck/raftcheck/workload"
 )
 
 // latency summarizes a sample of durations, in milliseconds.
@@ -37,16 +39,8 @@ func (c config) connsReport() string {
 	if c.conns == 0 {
 		return "one per client (net/http)"
 	}
-	return fmt.Sprintf("%d for reads and %d for writes, HTTP/1.1 pipelined", c.conns/2+c.conns%2, c.conns/2+c.conns%2)
-}
-
-// loadavg reads /proc/loadavg: other work on the machine skews figures.
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	return strings.Join(strings.Fields(string(b))[:3], " ")
+	k := workload.PerKind(c.conns)
+	return fmt.Sprintf("%d for reads and %d for writes, HTTP/1.1 pipelined", k, k)
 }
 
 // results is everything raftbench measured.
@@ -72,8 +66,11 @@ type nodeRSS struct {
 // /proc/PID/status (Linux only; 0 elsewhere or when it is gone).
 func peakRSS(node string, pid int, leader bool) nodeRSS {
 	r := nodeRSS{Node: node, Leader: leader}
+	if pid == 0 {
+		return r
+	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if pid == 0 || err != nil {
+	if err != nil {
 		return r
 	}
 	for _, line := range strings.Split(string(b), "\n") {
@@ -101,7 +98,7 @@ func (r *results) writeTable(w io.Writer) error {
 	c := r.Config
 	fmt.Fprintf(w, "raftbench: %d raftnode processes on loopback; heartbeat %gms, election timeout %gms; %gs per run\n",
 		c.Nodes, c.HeartbeatMs, c.ElectionTimeoutMs, c.DurationSec)
-	fmt.Fprintf(w, "client connections to the leader: %s; load %s\n\n", c.ClientConns, loadavg())
+	fmt.Fprintf(w, "client connections to the leader: %s; load %s\n\n", c.ClientConns, benchstat.Loadavg())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "operation\tclients\tops/s\tp50\tp99\tmax\tok\terrors\t")
 	for _, l := range r.Load {

@@ -1,9 +1,12 @@
-// Package benchstat summarizes latency samples for the benchmark
-// programs (raftbench, benchcompare), so both report the same figures.
+// Package benchstat summarizes latency samples and the machine's load for
+// the benchmark programs (raftbench, benchcompare), so both report the
+// same figures.
 package benchstat
 
 import (
+	"os"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -35,3 +38,18 @@ func Percentile(sorted []time.Duration, q float64) time.Duration {
 
 // Ms converts a duration to fractional milliseconds.
 func Ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// Loadavg is the machine's load average over 1, 5 and 15 minutes from
+// /proc/loadavg, or "unknown": other work on the machine skews figures,
+// so benchmarks print it beside them.
+func Loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}

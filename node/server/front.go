@@ -163,7 +163,7 @@ func (f *front) serveConn(c net.Conn) {
 			break
 		}
 		if op.code == 0 {
-			op.deadline = time.Now().Add(f.s.cfg.RequestTimeout + f.s.cfg.Tick)
+			op.deadline = f.s.requestDeadline()
 			var refused *replica.Response
 			if op.call, refused = f.s.send(f.ctx, op.req, op.deadline); refused != nil {
 				op.resp, op.ready = *refused, true

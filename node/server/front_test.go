@@ -58,15 +58,23 @@ func startOneB(t testing.TB) (s *Server, front, netHTTP string) {
 	return s, clientLn.Addr().String(), plainLn.Addr().String()
 }
 
-// exchange writes raw requests on one connection and reads n answers.
-func exchange(t *testing.T, addr, raw string, n int) []*http.Response {
+// dial connects to addr with a 10 s deadline on everything; the
+// connection closes with the test.
+func dial(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
+// exchange writes raw requests on one connection and reads n answers.
+func exchange(t *testing.T, addr, raw string, n int) []*http.Response {
+	t.Helper()
+	c := dial(t, addr)
 	if _, err := io.WriteString(c, raw); err != nil {
 		t.Fatal(err)
 	}
@@ -228,12 +236,7 @@ func TestFrontPipelinedInFlight(t *testing.T) {
 // is the last one served; what follows it on the connection is not run.
 func TestFrontPipelinedClose(t *testing.T) {
 	_, front, _ := startOne(t)
-	c, err := net.Dial("tcp", front)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dial(t, front)
 	raw := put("z", `{"value":1}`) + put("z", `{"value":2}`, "Connection: close\r\n") + put("z", `{"value":3}`)
 	if _, err := io.WriteString(c, raw); err != nil {
 		t.Fatal(err)
@@ -261,12 +264,7 @@ func TestFrontPipelinedClose(t *testing.T) {
 // TestFrontSlowHeader: a request that arrives in pieces is still answered.
 func TestFrontSlowHeader(t *testing.T) {
 	s, front, _ := startOne(t)
-	c, err := net.Dial("tcp", front)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dial(t, front)
 	raw := put("s", `{"value":9}`)
 	for i := 0; i < len(raw); i += 7 {
 		if _, err := io.WriteString(c, raw[i:min(i+7, len(raw))]); err != nil {

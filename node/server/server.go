@@ -263,7 +263,7 @@ func (s *Server) submit(rep *replica.Replica, c clientCall) {
 // do runs one operation through the event loop, waiting at most the
 // request timeout.
 func (s *Server) do(ctx context.Context, req replica.Request) replica.Response {
-	deadline := time.Now().Add(s.cfg.RequestTimeout + s.cfg.Tick)
+	deadline := s.requestDeadline()
 	c, refused := s.send(ctx, req, deadline)
 	if refused != nil {
 		return *refused
@@ -271,6 +271,13 @@ func (s *Server) do(ctx context.Context, req replica.Request) replica.Response {
 	timeout := time.NewTimer(time.Until(deadline))
 	defer timeout.Stop()
 	return s.await(ctx, c, timeout.C)
+}
+
+// requestDeadline is when an operation starting now gives up waiting:
+// the request timeout, plus a tick for the loop's own timeout to answer
+// first.
+func (s *Server) requestDeadline() time.Time {
+	return time.Now().Add(s.cfg.RequestTimeout + s.cfg.Tick)
 }
 
 // send hands req to the event loop, waiting for room until deadline. A

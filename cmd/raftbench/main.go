@@ -7,7 +7,11 @@
 //	go run ./cmd/raftbench --raftnode /tmp/raftnode [--duration 5s] [--failovers 3] [--json out.json]
 //
 // It builds nothing; the cluster's data lives in a temporary directory
-// that is removed afterwards.
+// that is removed afterwards, or, with --dirs, in one temporary directory
+// below each of three given ones (one disk per node, as a production
+// cluster has). The fsync floor is measured alone and in all three node
+// directories at once: nodes sharing a disk queue behind each other's
+// flushes, and the second figure shows what that costs here.
 package main
 
 import (
@@ -20,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,7 +54,13 @@ type config struct {
 	electionTimeout time.Duration
 	jsonPath        string
 	conns           int
+	// dirs are the directories the nodes' data go below, one per node;
+	// empty: all in one temporary directory.
+	dirs []string
 }
+
+// benchNodes is the cluster's size.
+const benchNodes = 3
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var cfg config
@@ -63,7 +74,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.electionTimeout, "election-timeout", 500*time.Millisecond, "the nodes' --election-timeout")
 	fs.IntVar(&cfg.conns, "conns", 8, "client connections to the leader shared by all clients, HTTP/1.1 pipelined, half for reads and half for writes (0: net/http, one connection per client)")
 	fs.StringVar(&cfg.jsonPath, "json", "", "also write the figures as JSON to this file")
-	if err := fs.Parse(args); err != nil {
+	dirs := fs.String("dirs", "", fmt.Sprintf("%d comma-separated existing directories, one per node, for the nodes' data (e.g. one disk each); default: one temporary directory for all", benchNodes))
+	err := fs.Parse(args)
+	if err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
@@ -84,6 +97,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		}
 		cfg.clients = append(cfg.clients, n)
 	}
+	if *dirs != "" {
+		if cfg.dirs, err = parseDirs(*dirs); err != nil {
+			return cfg, err
+		}
+	}
 	if cfg.duration <= 0 || cfg.failovers < 0 || cfg.conns < 0 {
 		return cfg, errors.New("--duration must be positive, --failovers and --conns not negative")
 	}
@@ -101,15 +119,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("temporary directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-
-	res := results{Config: cfg.report()}
-	log.Info("measuring fsync", "dir", dir)
-	if res.Fsync, err = measureFsync(ctx, dir, 4096, 1000); err != nil {
+	roots, err := dataRoots(dir, cfg.dirs)
+	for _, r := range roots {
+		if r != dir {
+			defer os.RemoveAll(r)
+		}
+	}
+	if err != nil {
 		return err
 	}
 
-	log.Info("starting a 3-node cluster", "raftnode", cfg.raftnode, "dir", dir)
-	cluster, err := proccluster.Start(proccluster.Config{Binary: cfg.raftnode, Nodes: 3, Dir: dir,
+	res := results{Config: cfg.report()}
+	log.Info("measuring fsync", "dirs", roots)
+	if res.Fsync, err = measureFsync(ctx, roots[0], fsyncProbeSize, fsyncProbeN); err != nil {
+		return err
+	}
+	if res.FsyncTogether, err = measureFsyncTogether(ctx, roots, fsyncProbeSize, fsyncProbeN); err != nil {
+		return err
+	}
+
+	log.Info("starting a 3-node cluster", "raftnode", cfg.raftnode, "dir", dir, "data", roots)
+	cluster, err := proccluster.Start(proccluster.Config{Binary: cfg.raftnode, Nodes: benchNodes, Dir: dir, DataRoots: roots,
 		Args: []string{"--heartbeat", cfg.heartbeat.String(), "--election-timeout", cfg.electionTimeout.String(),
 			"--log-level", "warn"}})
 	if err != nil {
@@ -163,6 +193,50 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// The fsync probes: a 4 KiB write and an fsync, this many times.
+const (
+	fsyncProbeSize = 4096
+	fsyncProbeN    = 1000
+)
+
+// parseDirs checks --dirs: one existing directory per node.
+func parseDirs(arg string) ([]string, error) {
+	dirs := strings.Split(arg, ",")
+	if len(dirs) != benchNodes {
+		return nil, fmt.Errorf("--dirs: %d directories given, want %d (one per node)", len(dirs), benchNodes)
+	}
+	for i, d := range dirs {
+		d = strings.TrimSpace(d)
+		st, err := os.Stat(d)
+		if err != nil {
+			return nil, fmt.Errorf("--dirs: %w (create it first)", err)
+		}
+		if !st.IsDir() {
+			return nil, fmt.Errorf("--dirs: %s is not a directory", d)
+		}
+		dirs[i] = d
+	}
+	return dirs, nil
+}
+
+// dataRoots returns the directory each node's data goes below: tmp for
+// all of them, or a new temporary directory below each of dirs. On error
+// it still returns those it made, for the caller to remove.
+func dataRoots(tmp string, dirs []string) ([]string, error) {
+	if len(dirs) == 0 {
+		return slices.Repeat([]string{tmp}, benchNodes), nil
+	}
+	var roots []string
+	for _, d := range dirs {
+		r, err := os.MkdirTemp(d, "raftbench-")
+		if err != nil {
+			return roots, fmt.Errorf("--dirs: %w", err)
+		}
+		roots = append(roots, r)
+	}
+	return roots, nil
 }
 
 // measure runs one throughput run of op with n clients against the

@@ -26,6 +26,10 @@ type Config struct {
 	Nodes  int
 	Dir    string   // data directories and logs go below it
 	Args   []string // extra flags for every node
+	// DataRoots, if set, holds one directory per node of Start: node i
+	// keeps its data directory below DataRoots[i] instead of Dir, e.g.
+	// one disk per node. Logs stay below Dir.
+	DataRoots []string
 }
 
 // Node is one member.
@@ -73,6 +77,9 @@ func Start(cfg Config) (*Cluster, error) {
 	if cfg.Nodes < 1 {
 		return nil, errors.New("proccluster: need at least one node")
 	}
+	if len(cfg.DataRoots) > 0 && len(cfg.DataRoots) != cfg.Nodes {
+		return nil, fmt.Errorf("proccluster: %d data roots for %d nodes", len(cfg.DataRoots), cfg.Nodes)
+	}
 	ports, err := freePorts(2 * cfg.Nodes)
 	if err != nil {
 		return nil, err
@@ -81,9 +88,13 @@ func Start(cfg Config) (*Cluster, error) {
 	var peers []string
 	for i := range cfg.Nodes {
 		id := fmt.Sprintf("n%d", i+1)
+		root := cfg.Dir
+		if len(cfg.DataRoots) > 0 {
+			root = cfg.DataRoots[i]
+		}
 		n := &Node{ID: id, PeerAddr: fmt.Sprintf("127.0.0.1:%d", ports[2*i]),
 			ClientAddr: fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]),
-			DataDir:    filepath.Join(cfg.Dir, id), LogPath: filepath.Join(cfg.Dir, id+".log")}
+			DataDir:    filepath.Join(root, id), LogPath: filepath.Join(cfg.Dir, id+".log")}
 		n.Client = workload.NewRaftnodeClient(n.ClientAddr, c.HTTP)
 		c.Nodes = append(c.Nodes, n)
 		peers = append(peers, id+"="+n.PeerAddr)

@@ -57,9 +57,9 @@ func TestDataRoots(t *testing.T) {
 	}
 }
 
-func TestMeasureFsyncTogether(t *testing.T) {
+func TestMeasureFsyncInDirs(t *testing.T) {
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
-	lat, err := measureFsyncTogether(context.Background(), dirs, 512, 20)
+	lat, err := measureFsync(context.Background(), dirs, 512, 20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestMeasureFsyncTogether(t *testing.T) {
 			t.Errorf("probe left %d files in %s", len(ents), d)
 		}
 	}
-	if _, err := measureFsyncTogether(context.Background(), []string{dirs[0], filepath.Join(dirs[1], "missing")}, 512, 1); err == nil {
+	if _, err := measureFsync(context.Background(), []string{dirs[0], filepath.Join(dirs[1], "missing")}, 512, 1); err == nil {
 		t.Error("a missing directory: no error")
 	}
 }

@@ -12,21 +12,13 @@ import (
 	"time"
 )
 
-// measureFsync appends size bytes and fsyncs, n times, in a file in dir:
-// what a single-entry commit costs the disk at least.
-func measureFsync(ctx context.Context, dir string, size, n int) (latency, error) {
-	lat, err := fsyncLoop(ctx, dir, size, n)
-	if err != nil {
-		return latency{}, err
-	}
-	return benchstat.Summarize(lat), nil
-}
-
-// measureFsyncTogether runs the same loop in every dir at once, one file
-// each, and summarizes all their latencies together: what each node pays
-// for an fsync while the others fsync too. Three nodes whose directories
-// share a disk commit no faster than this, however fast one fsync alone.
-func measureFsyncTogether(ctx context.Context, dirs []string, size, n int) (latency, error) {
+// measureFsync appends size bytes and fsyncs, n times, in a file in each
+// of dirs at once, and summarizes all the latencies together. With one
+// dir it is what a single-entry commit costs the disk at least; with one
+// per node, what each node pays while the others fsync too: three nodes
+// whose directories share a disk commit no faster than that, however
+// fast one fsync alone.
+func measureFsync(ctx context.Context, dirs []string, size, n int) (latency, error) {
 	lats := make([][]time.Duration, len(dirs))
 	errs := make([]error, len(dirs))
 	var wg sync.WaitGroup
